@@ -1,0 +1,261 @@
+/* JWT verification. Order matters and each step closes a known libjwt 1.10
+ * hole: read the header ourselves and pick the key from configuration by
+ * alg/kid; refuse any alg the chosen key was not configured for; let libjwt
+ * check the signature; then check the pinned alg again and every time-based
+ * and audience claim ourselves (libjwt checks none of them). */
+#include <ctype.h>
+#include <dirent.h>
+#include <jwt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "g1p/auth.h"
+#include "g1p/base64url.h"
+#include "g1p/validate.h"
+
+static json_t *decode_segment(const char *seg, size_t len) {
+  size_t n = 0;
+  unsigned char *raw = base64url_decode(seg, len, &n);
+  if (!raw) return NULL;
+  json_t *j = json_loadb((const char *)raw, n, JSON_REJECT_DUPLICATES, NULL);
+  free(raw);
+  if (j && !json_is_object(j)) { json_decref(j); return NULL; }
+  return j;
+}
+
+static char *read_file(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  char *buf = NULL;
+  if (fseek(f, 0, SEEK_END) == 0) {
+    long n = ftell(f);
+    if (n > 0 && n < 65536 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1))) {
+      if (fread(buf, 1, (size_t)n, f) == (size_t)n) { buf[n] = '\0'; *len = (size_t)n; }
+      else { free(buf); buf = NULL; }
+    }
+  }
+  fclose(f);
+  return buf;
+}
+
+/* A kid names a file we loaded, never a path: letters, digits, '.', '_', '-',
+ * not starting with '.'. */
+static bool kid_is_valid(const char *kid, size_t len) {
+  if (len == 0 || len > 64 || kid[0] == '.') return false;
+  for (size_t i = 0; i < len; i++)
+    if (!isalnum((unsigned char)kid[i]) && kid[i] != '.' && kid[i] != '_' && kid[i] != '-') return false;
+  return true;
+}
+
+static int load_dir(struct auth_keys *k, const char *dir, char *err, size_t err_len) {
+  DIR *d = opendir(dir);
+  if (!d) { snprintf(err, err_len, "JWT_PUBLIC_KEYS_DIR %s cannot be read", dir); return -1; }
+  struct dirent *e;
+  int rc = 0;
+  while ((e = readdir(d)) != NULL) {
+    size_t n = strlen(e->d_name);
+    if (n < 5 || strcmp(e->d_name + n - 4, ".pem") != 0) continue;
+    if (!kid_is_valid(e->d_name, n - 4)) continue;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    size_t len = 0;
+    char *pem = read_file(path, &len);
+    if (!pem || !strstr(pem, "-----BEGIN PUBLIC KEY-----")) {
+      snprintf(err, err_len, "%s is not a PEM public key (BEGIN PUBLIC KEY)", path);
+      free(pem);
+      rc = -1;
+      break;
+    }
+    struct auth_key *grown = realloc(k->keys, (k->nkeys + 1) * sizeof *grown);
+    if (!grown) { free(pem); rc = -1; break; }
+    k->keys = grown;
+    struct auth_key *key = &k->keys[k->nkeys++];
+    memset(key, 0, sizeof *key);
+    memcpy(key->kid, e->d_name, n - 4);
+    key->pem = pem;
+    key->pem_len = len;
+  }
+  closedir(d);
+  return rc;
+}
+
+struct auth_keys *auth_keys_load(const char *hs256_secret, const char *dir, const char *issuer,
+                                 const char *audience, char *err, size_t err_len) {
+  struct auth_keys *k = calloc(1, sizeof *k);
+  if (!k) return NULL;
+  if (hs256_secret) {
+    k->hs256_len = strlen(hs256_secret);
+    k->hs256_secret = (unsigned char *)strdup(hs256_secret);
+  }
+  if (issuer) k->issuer = strdup(issuer);
+  if (audience) k->audience = strdup(audience);
+  if (dir && load_dir(k, dir, err, err_len)) { auth_keys_free(k); return NULL; }
+  return k;
+}
+
+void auth_keys_free(struct auth_keys *k) {
+  if (!k) return;
+  for (size_t i = 0; i < k->nkeys; i++) free(k->keys[i].pem);
+  free(k->keys);
+  free(k->hs256_secret);
+  free(k->issuer);
+  free(k->audience);
+  free(k);
+}
+
+void principal_clear(struct g1p_principal *p) {
+  json_decref(p->regions);
+  free(p->regions_pg);
+  memset(p, 0, sizeof *p);
+}
+
+bool principal_has_scope(const struct g1p_principal *p, unsigned int scope) { return (p->scopes & scope) != 0; }
+
+bool principal_sees_region(const struct g1p_principal *p, const char *code) {
+  if (p->all_regions) return true;
+  size_t i;
+  json_t *v;
+  json_array_foreach(p->regions, i, v) if (strcmp(json_string_value(v), code) == 0) return true;
+  return false;
+}
+
+static unsigned int parse_scopes(const char *s) {
+  static const struct { const char *name; unsigned int bit; } known[] = {
+    {"referrals:read", SCOPE_REFERRALS_READ}, {"referrals:write", SCOPE_REFERRALS_WRITE},
+    {"plans:read", SCOPE_PLANS_READ}, {"plans:write", SCOPE_PLANS_WRITE},
+    {"plan:family", SCOPE_PLAN_FAMILY}, {"metrics:read", SCOPE_METRICS_READ}, {"admin", SCOPE_ADMIN}};
+  unsigned int bits = 0;
+  while (*s) {
+    while (*s == ' ') s++;
+    size_t n = strcspn(s, " ");
+    for (size_t i = 0; n && i < sizeof known / sizeof known[0]; i++)
+      if (strlen(known[i].name) == n && strncmp(known[i].name, s, n) == 0) bits |= known[i].bit;
+    s += n;
+  }
+  return bits;
+}
+
+/* A NumericDate: JSON number of seconds. Returns false when absent. */
+static bool numeric_date(json_t *claims, const char *name, double *out, bool *bad) {
+  json_t *v = json_object_get(claims, name);
+  if (!v) return false;
+  if (!json_is_number(v)) { *bad = true; return false; }
+  *out = json_number_value(v);
+  return true;
+}
+
+static int fail(char *why, size_t why_len, const char *reason) {
+  snprintf(why, why_len, "%s", reason);
+  return -1;
+}
+
+static bool audience_matches(json_t *aud, const char *want) {
+  if (json_is_string(aud)) return strcmp(json_string_value(aud), want) == 0;
+  size_t i;
+  json_t *v;
+  if (json_is_array(aud)) json_array_foreach(aud, i, v) if (json_is_string(v) && strcmp(json_string_value(v), want) == 0) return true;
+  return false;
+}
+
+int auth_claims_parse(const struct auth_keys *keys, json_t *claims, time_t now,
+                      struct g1p_principal *out, char *why, size_t why_len) {
+  memset(out, 0, sizeof *out);
+  double exp = 0, nbf = 0;
+  bool bad = false;
+  if (!numeric_date(claims, "exp", &exp, &bad)) return fail(why, why_len, bad ? "exp is not a number" : "exp is missing");
+  if ((double)now > exp + AUTH_LEEWAY_SECONDS) return fail(why, why_len, "token expired");
+  if (numeric_date(claims, "nbf", &nbf, &bad) && (double)now + AUTH_LEEWAY_SECONDS < nbf) return fail(why, why_len, "token not yet valid");
+  if (bad) return fail(why, why_len, "nbf is not a number");
+
+  json_t *iss = json_object_get(claims, "iss");
+  if (iss && !json_is_string(iss)) return fail(why, why_len, "iss is not a string");
+  if (keys->issuer && (!iss || strcmp(json_string_value(iss), keys->issuer) != 0)) return fail(why, why_len, "wrong issuer");
+  json_t *aud = json_object_get(claims, "aud");
+  if (keys->audience && (!aud || !audience_matches(aud, keys->audience))) return fail(why, why_len, "wrong audience");
+
+  json_t *sub = json_object_get(claims, "sub");
+  if (!json_is_string(sub) || json_string_length(sub) == 0 || json_string_length(sub) >= sizeof out->sub)
+    return fail(why, why_len, "sub is missing or not a string of at most 255 bytes");
+  snprintf(out->sub, sizeof out->sub, "%s", json_string_value(sub));
+
+  json_t *scope = json_object_get(claims, "scope");
+  if (scope && !json_is_string(scope)) return fail(why, why_len, "scope is not a string");
+  out->scopes = scope ? parse_scopes(json_string_value(scope)) : 0;
+
+  json_t *regions = json_object_get(claims, "regions");
+  if (regions && !json_is_array(regions)) return fail(why, why_len, "regions is not an array");
+  out->regions = json_array();
+  size_t cap = 3, i;
+  json_t *v;
+  json_array_foreach(regions, i, v) {
+    const char *code = json_string_value(v);
+    if (!code) { principal_clear(out); return fail(why, why_len, "regions holds a non-string"); }
+    if (strcmp(code, "*") == 0) { out->all_regions = true; continue; }
+    if (!validate_region_code(code)) continue; /* cannot name any region */
+    json_array_append(out->regions, v);
+    cap += strlen(code) + 1;
+  }
+  out->regions_pg = malloc(cap);
+  if (!out->regions_pg) { principal_clear(out); return fail(why, why_len, "out of memory"); }
+  char *w = out->regions_pg;
+  *w++ = '{';
+  json_array_foreach(out->regions, i, v) w += sprintf(w, "%s%s", i ? "," : "", json_string_value(v));
+  *w++ = '}';
+  *w = '\0';
+
+  json_t *org = json_object_get(claims, "org");
+  if (org && !json_is_null(org)) {
+    if (!json_is_string(org) || !validate_uuid(json_string_value(org))) { principal_clear(out); return fail(why, why_len, "org is not a UUID"); }
+    snprintf(out->org, sizeof out->org, "%s", json_string_value(org));
+  }
+  json_t *family = json_object_get(claims, "family");
+  if (family && !json_is_null(family)) {
+    if (!json_is_string(family) || !validate_uuid(json_string_value(family))) { principal_clear(out); return fail(why, why_len, "family is not a UUID"); }
+    snprintf(out->family, sizeof out->family, "%s", json_string_value(family));
+  }
+  return 0;
+}
+
+int auth_verify(const struct auth_keys *keys, const char *token, time_t now,
+                struct g1p_principal *out, char *why, size_t why_len) {
+  memset(out, 0, sizeof *out);
+  size_t len = strlen(token);
+  if (len > AUTH_MAX_TOKEN_BYTES) return fail(why, why_len, "token too large");
+  const char *dot1 = strchr(token, '.');
+  const char *dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
+  if (!dot1 || !dot2 || strchr(dot2 + 1, '.') || dot2[1] == '\0') return fail(why, why_len, "not a signed JWT");
+
+  json_t *header = decode_segment(token, (size_t)(dot1 - token));
+  json_t *claims = decode_segment(dot1 + 1, (size_t)(dot2 - dot1 - 1));
+  jwt_t *jwt = NULL;
+  int rc = -1;
+  if (!header || !claims) { fail(why, why_len, "header or payload is not a JSON object"); goto done; }
+
+  const char *alg = json_string_value(json_object_get(header, "alg"));
+  const unsigned char *key = NULL;
+  size_t key_len = 0;
+  jwt_alg_t want = JWT_ALG_INVAL;
+  if (alg && strcmp(alg, "HS256") == 0 && keys->hs256_secret) {
+    key = keys->hs256_secret;
+    key_len = keys->hs256_len;
+    want = JWT_ALG_HS256;
+  } else if (alg && (strcmp(alg, "RS256") == 0 || strcmp(alg, "ES256") == 0)) {
+    const char *kid = json_string_value(json_object_get(header, "kid"));
+    if (!kid || !kid_is_valid(kid, strlen(kid))) { fail(why, why_len, "kid missing or malformed"); goto done; }
+    for (size_t i = 0; i < keys->nkeys; i++)
+      if (strcmp(keys->keys[i].kid, kid) == 0) { key = (const unsigned char *)keys->keys[i].pem; key_len = keys->keys[i].pem_len; }
+    if (!key) { fail(why, why_len, "unknown kid"); goto done; }
+    want = alg[0] == 'R' ? JWT_ALG_RS256 : JWT_ALG_ES256;
+  } else {
+    fail(why, why_len, "algorithm not accepted");
+    goto done;
+  }
+  if (key_len == 0 || jwt_decode(&jwt, token, key, (int)key_len) != 0 || !jwt) { fail(why, why_len, "bad signature"); goto done; }
+  if (jwt_get_alg(jwt) != want) { fail(why, why_len, "algorithm mismatch"); goto done; }
+  rc = auth_claims_parse(keys, claims, now, out, why, why_len);
+done:
+  if (jwt) jwt_free(jwt);
+  json_decref(header);
+  json_decref(claims);
+  return rc;
+}

@@ -1,0 +1,85 @@
+/* Environment -> struct g1p_config. Every check that can stop start-up lives
+ * here, so a bad deployment fails at once with one clear line instead of at
+ * the first request. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <yder.h>
+#include "g1p/config.h"
+
+static char *env_dup(const char *name, const char *fallback) {
+  const char *v = getenv(name);
+  if (v == NULL || *v == '\0') v = fallback;
+  return v ? strdup(v) : NULL;
+}
+
+/* Parses a decimal in [min, max]; returns -1 with err filled when it is not. */
+static int env_uint(const char *name, unsigned long dflt, unsigned long min, unsigned long max,
+                    unsigned long *out, char *err, size_t err_len) {
+  const char *v = getenv(name);
+  if (v == NULL || *v == '\0') { *out = dflt; return 0; }
+  char *end = NULL;
+  errno = 0;
+  unsigned long n = strtoul(v, &end, 10);
+  if (errno != 0 || end == v || *end != '\0' || v[0] == '-' || n < min || n > max) {
+    snprintf(err, err_len, "%s must be a whole number from %lu to %lu (got \"%s\")", name, min, max, v);
+    return -1;
+  }
+  *out = n;
+  return 0;
+}
+
+static int parse_log_level(const char *v, unsigned int *out) {
+  static const struct { const char *name; unsigned int level; } levels[] = {
+    {"error", Y_LOG_LEVEL_ERROR}, {"warning", Y_LOG_LEVEL_WARNING},
+    {"info", Y_LOG_LEVEL_INFO}, {"debug", Y_LOG_LEVEL_DEBUG}, {"none", Y_LOG_LEVEL_NONE}};
+  for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++)
+    if (strcasecmp(v, levels[i].name) == 0) { *out = levels[i].level; return 0; }
+  return -1;
+}
+
+int config_load(struct g1p_config *cfg, char *err, size_t err_len) {
+  unsigned long n;
+  memset(cfg, 0, sizeof *cfg);
+  cfg->database_url = env_dup("DATABASE_URL", NULL);
+  cfg->bind_address = env_dup("BIND_ADDRESS", "127.0.0.1");
+  cfg->jwt_hs256_secret = env_dup("JWT_HS256_SECRET", NULL);
+  cfg->jwt_public_keys_dir = env_dup("JWT_PUBLIC_KEYS_DIR", NULL);
+  cfg->jwt_issuer = env_dup("JWT_ISSUER", NULL);
+  cfg->jwt_audience = env_dup("JWT_AUDIENCE", NULL);
+
+  if (env_uint("PORT", 8080, 1, 65535, &n, err, err_len)) return -1;
+  cfg->port = (unsigned int)n;
+  if (env_uint("DB_POOL_SIZE", 16, 1, 256, &n, err, err_len)) return -1;
+  cfg->pool_size = (unsigned int)n;
+  if (env_uint("MAX_BODY_BYTES", 1048576, 1024, 64ul * 1048576, &n, err, err_len)) return -1;
+  cfg->max_body_bytes = n;
+  if (env_uint("HTTP_TIMEOUT_SECONDS", 30, 1, 3600, &n, err, err_len)) return -1;
+  cfg->request_timeout_s = (unsigned int)n;
+  if (env_uint("DB_STATEMENT_TIMEOUT_MS", 5000, 100, 600000, &n, err, err_len)) return -1;
+  cfg->db_timeout_ms = (unsigned int)n;
+
+  const char *lvl = getenv("LOG_LEVEL");
+  cfg->log_level = Y_LOG_LEVEL_INFO;
+  if (lvl && *lvl && parse_log_level(lvl, &cfg->log_level)) {
+    snprintf(err, err_len, "LOG_LEVEL must be one of error, warning, info, debug, none (got \"%s\")", lvl);
+    return -1;
+  }
+  if (cfg->jwt_hs256_secret && strlen(cfg->jwt_hs256_secret) < 32) {
+    snprintf(err, err_len, "JWT_HS256_SECRET must be at least 32 bytes (got %zu)", strlen(cfg->jwt_hs256_secret));
+    return -1;
+  }
+  return 0;
+}
+
+void config_free(struct g1p_config *cfg) {
+  free(cfg->database_url);
+  free(cfg->bind_address);
+  free(cfg->jwt_hs256_secret);
+  free(cfg->jwt_public_keys_dir);
+  free(cfg->jwt_issuer);
+  free(cfg->jwt_audience);
+  memset(cfg, 0, sizeof *cfg);
+}

@@ -1,0 +1,199 @@
+/* Connection pool over libpq. libpq is thread-safe but a PGconn may be used
+ * by one thread at a time, so the pool hands out whole connections under a
+ * mutex + condition variable with a bounded wait: when every connection is
+ * busy for too long the request gets a 503 instead of queueing forever.
+ * Connections are opened lazily and reset in place when PostgreSQL went away,
+ * so the service recovers without a restart when the database returns. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <yder.h>
+#include "g1p/db.h"
+
+#define POOL_WAIT_MS 5000
+
+struct db_pool {
+  pthread_mutex_t lock;
+  pthread_cond_t available;
+  char *conninfo;
+  unsigned int size;
+  unsigned int free_count;
+  PGconn **free_list;   /* stack of idle connections (NULL = not opened yet) */
+};
+
+char *db_conninfo(const char *database_url, unsigned int statement_timeout_ms) {
+  /* Both URI and key=value forms accept extra settings appended in the same
+   * form; we only append what the operator did not set. */
+  const char *url = database_url;
+  bool uri = strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0;
+  char extra[256];
+  if (uri)
+    snprintf(extra, sizeof extra, "%sconnect_timeout=3&keepalives=1&keepalives_idle=30&options=-c%%20statement_timeout%%3D%u%%20-c%%20TimeZone%%3DUTC&application_name=g1p-api",
+             strchr(url, '?') ? "&" : "?", statement_timeout_ms);
+  else
+    snprintf(extra, sizeof extra, " connect_timeout=3 keepalives=1 keepalives_idle=30 options='-c statement_timeout=%u -c TimeZone=UTC' application_name=g1p-api",
+             statement_timeout_ms);
+  size_t n = strlen(url) + strlen(extra) + 1;
+  char *s = malloc(n);
+  if (s) snprintf(s, n, "%s%s", url, extra);
+  return s;
+}
+
+struct db_pool *db_pool_new(const char *database_url, unsigned int size, unsigned int statement_timeout_ms) {
+  struct db_pool *pool = calloc(1, sizeof *pool);
+  if (!pool) return NULL;
+  pool->conninfo = db_conninfo(database_url, statement_timeout_ms);
+  pool->free_list = calloc(size, sizeof(PGconn *));
+  if (!pool->conninfo || !pool->free_list) {
+    free(pool->conninfo);
+    free(pool->free_list);
+    free(pool);
+    return NULL;
+  }
+  pthread_mutex_init(&pool->lock, NULL);
+  pthread_cond_init(&pool->available, NULL);
+  pool->size = size;
+  pool->free_count = size;
+  return pool;
+}
+
+void db_pool_free(struct db_pool *pool) {
+  if (!pool) return;
+  for (unsigned int i = 0; i < pool->free_count; i++)
+    if (pool->free_list[i]) PQfinish(pool->free_list[i]);
+  pthread_mutex_destroy(&pool->lock);
+  pthread_cond_destroy(&pool->available);
+  free(pool->free_list);
+  free(pool->conninfo);
+  free(pool);
+}
+
+static int unavailable(struct g1p_problem *p, const char *why) {
+  return problem_set(p, PROBLEM_UNAVAILABLE, "The database is not reachable right now (%s); retry shortly.", why);
+}
+
+/* Makes sure tx->conn is an open, healthy connection. */
+static int ensure_connected(struct db_tx *tx, struct g1p_problem *p) {
+  if (tx->conn == NULL) {
+    tx->conn = PQconnectdb(tx->pool->conninfo);
+  } else if (PQstatus(tx->conn) != CONNECTION_OK || tx->broken) {
+    PQreset(tx->conn);
+  }
+  tx->broken = false;
+  if (PQstatus(tx->conn) != CONNECTION_OK) {
+    y_log_message(Y_LOG_LEVEL_WARNING, "db: connection failed: %s", PQerrorMessage(tx->conn));
+    tx->broken = true;
+    return unavailable(p, "connection failed");
+  }
+  return 0;
+}
+
+int db_acquire(struct db_pool *pool, struct db_tx *tx, struct g1p_problem *p) {
+  memset(tx, 0, sizeof *tx);
+  tx->pool = pool;
+  struct timespec deadline;
+  clock_gettime(CLOCK_REALTIME, &deadline);
+  deadline.tv_sec += POOL_WAIT_MS / 1000;
+  pthread_mutex_lock(&pool->lock);
+  while (pool->free_count == 0) {
+    if (pthread_cond_timedwait(&pool->available, &pool->lock, &deadline) == ETIMEDOUT) {
+      pthread_mutex_unlock(&pool->lock);
+      tx->pool = NULL;
+      return problem_set(p, PROBLEM_UNAVAILABLE, "All database connections are busy; retry shortly.");
+    }
+  }
+  tx->conn = pool->free_list[--pool->free_count];
+  pthread_mutex_unlock(&pool->lock);
+  return ensure_connected(tx, p);
+}
+
+void db_end(struct db_tx *tx) {
+  struct db_pool *pool = tx->pool;
+  if (!pool) return;
+  if (tx->in_tx && tx->conn && PQstatus(tx->conn) == CONNECTION_OK) {
+    PGresult *r = PQexec(tx->conn, "ROLLBACK");
+    PQclear(r);
+  }
+  /* A connection left in an unknown state is reset on its next use. */
+  if (tx->conn && (tx->broken || PQtransactionStatus(tx->conn) != PQTRANS_IDLE)) PQreset(tx->conn);
+  pthread_mutex_lock(&pool->lock);
+  pool->free_list[pool->free_count++] = tx->conn;
+  pthread_cond_signal(&pool->available);
+  pthread_mutex_unlock(&pool->lock);
+  memset(tx, 0, sizeof *tx);
+}
+
+/* SQLSTATE -> problem. Constraint violations are the database telling us a
+ * rule (uniqueness, reference) holds, so they become 409/422, not 500. */
+static void map_error(struct db_tx *tx, const PGresult *res, struct g1p_problem *p) {
+  const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+  const char *constraint = res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL;
+  if (state == NULL || PQstatus(tx->conn) != CONNECTION_OK) {
+    tx->broken = true;
+    unavailable(p, "connection lost");
+    return;
+  }
+  if (strcmp(state, "23505") == 0) {
+    problem_set(p, PROBLEM_CONFLICT, "A resource with the same unique value already exists (%s).", constraint ? constraint : "unique");
+  } else if (strcmp(state, "23503") == 0) {
+    problem_set(p, PROBLEM_CONFLICT, "The change conflicts with a reference between resources (%s).", constraint ? constraint : "reference");
+  } else if (strcmp(state, "23514") == 0 || strcmp(state, "22P02") == 0 || strcmp(state, "22007") == 0 || strcmp(state, "22008") == 0) {
+    problem_set(p, PROBLEM_VALIDATION, "A value is not acceptable (%s).", constraint ? constraint : "check");
+  } else if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0) {
+    problem_set(p, PROBLEM_UNAVAILABLE, "A concurrent change got in the way; retry the request.");
+  } else if (strcmp(state, "57014") == 0) {
+    problem_set(p, PROBLEM_UNAVAILABLE, "The database took too long to answer; retry shortly.");
+  } else if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 || strcmp(state, "53300") == 0) {
+    tx->broken = true;
+    unavailable(p, state);
+  } else {
+    y_log_message(Y_LOG_LEVEL_ERROR, "db: SQLSTATE %s: %s", state, PQresultErrorMessage(res));
+    problem_set(p, PROBLEM_INTERNAL, "The request could not be completed.");
+  }
+}
+
+PGresult *db_exec(struct db_tx *tx, struct g1p_problem *p, const char *sql, int nparams,
+                  const char *const *params) {
+  for (int attempt = 0;; attempt++) {
+    PGresult *res = PQexecParams(tx->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(res);
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) return res;
+    /* After a PostgreSQL restart the first statement on an old connection
+     * fails with no SQLSTATE. Nothing ran, so outside a transaction it is
+     * safe to reconnect and run it once more. */
+    bool lost = PQstatus(tx->conn) != CONNECTION_OK;
+    if (lost && attempt == 0 && !tx->in_tx) {
+      PQclear(res);
+      tx->broken = true;
+      if (ensure_connected(tx, p)) return NULL;
+      continue;
+    }
+    map_error(tx, res, p);
+    PQclear(res);
+    return NULL;
+  }
+}
+
+int db_begin(struct db_tx *tx, struct g1p_problem *p) {
+  PGresult *r = db_exec(tx, p, "BEGIN", 0, NULL);
+  if (!r) return -1;
+  PQclear(r);
+  tx->in_tx = true;
+  return 0;
+}
+
+int db_commit(struct db_tx *tx, struct g1p_problem *p) {
+  PGresult *r = PQexec(tx->conn, "COMMIT");
+  ExecStatusType st = PQresultStatus(r);
+  if (st != PGRES_COMMAND_OK) {
+    map_error(tx, r, p);
+    PQclear(r);
+    return -1;
+  }
+  PQclear(r);
+  tx->in_tx = false;
+  return 0;
+}

@@ -1,0 +1,269 @@
+/* The callback layers every request passes through, in priority order:
+ *   0 layer_request   request id, access-log state, body size and type
+ *   1 layer_auth      bearer token -> principal, for /v1 only
+ *   3 layer_dispatch  the matched route's handler (see routes.c)
+ *  99 layer_catch_all nothing handled it: 404, or 405 if the path exists
+ * Handlers return 0 after writing a success, or -1 with r->problem set; this
+ * file is where that problem becomes a response. */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <yder.h>
+#include "g1p/http.h"
+#include "g1p/routes.h"
+
+static struct g1p_req *req_of(struct _u_response *resp) { return resp->shared_data; }
+
+static double elapsed_ms(const struct timespec *t0) {
+  struct timespec t1;
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* The access log line is written when ulfius frees the request state, i.e.
+ * once the response is complete. Never the token, never a body. */
+static void req_free(void *ptr) {
+  struct g1p_req *r = ptr;
+  y_log_message(r->status >= 500 ? Y_LOG_LEVEL_WARNING : Y_LOG_LEVEL_INFO, "%s %s %d %.2fms rid=%s sub=%s",
+                r->method, r->path, r->status, elapsed_ms(&r->started), r->id,
+                r->authenticated ? r->who.sub : "-");
+  principal_clear(&r->who);
+  problem_clear(&r->problem);
+  free(r);
+}
+
+static bool request_id_is_safe(const char *s) {
+  size_t n = strlen(s);
+  if (n == 0 || n > 64) return false;
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'))
+      return false;
+  }
+  return true;
+}
+
+static void split_path(struct g1p_req *r, const char *path) {
+  r->nseg = 0;
+  while (*path && r->nseg < REQ_MAX_SEGMENTS) {
+    while (*path == '/') path++;
+    size_t n = strcspn(path, "/");
+    if (n == 0) break;
+    if (n < sizeof r->seg[0]) {
+      memcpy(r->seg[r->nseg], path, n);
+      r->seg[r->nseg][n] = '\0';
+    } else {
+      r->seg[r->nseg][0] = '\0'; /* too long to name anything: no match */
+    }
+    r->nseg++;
+    path += n;
+  }
+}
+
+int respond_problem(struct g1p_req *r) {
+  if (r->problem.kind == PROBLEM_NONE) problem_set(&r->problem, PROBLEM_INTERNAL, "The request could not be completed.");
+  problem_send(r->resp, &r->problem);
+  r->status = problem_status(r->problem.kind);
+  return U_CALLBACK_COMPLETE;
+}
+
+static bool is_json_type(const char *ct, bool *merge_patch) {
+  /* application/json or application/merge-patch+json, optionally with
+   * "; charset=utf-8"; any other charset is refused (bodies are UTF-8). */
+  size_t n = strcspn(ct, ";");
+  while (n > 0 && ct[n - 1] == ' ') n--;
+  *merge_patch = (n == 28 && strncasecmp(ct, "application/merge-patch+json", 28) == 0);
+  if (!*merge_patch && !(n == 16 && strncasecmp(ct, "application/json", 16) == 0)) return false;
+  const char *params = ct + strcspn(ct, ";");
+  while (*params == ';') {
+    params++;
+    while (*params == ' ') params++;
+    size_t len = strcspn(params, ";");
+    if (strncasecmp(params, "charset=", 8) == 0) {
+      const char *cs = params + 8;
+      size_t cl = len - 8;
+      if (cl >= 2 && cs[0] == '"') { cs++; cl -= 2; }
+      if (!(cl == 5 && strncasecmp(cs, "utf-8", 5) == 0)) return false;
+    }
+    params += len;
+  }
+  return true;
+}
+
+int layer_request(const struct _u_request *req, struct _u_response *resp, void *app) {
+  struct g1p_req *r = calloc(1, sizeof *r);
+  if (!r) return U_CALLBACK_ERROR;
+  clock_gettime(CLOCK_MONOTONIC, &r->started);
+  r->app = app;
+  r->http = req;
+  r->resp = resp;
+  snprintf(r->method, sizeof r->method, "%s", req->http_verb);
+  snprintf(r->path, sizeof r->path, "%s", req->url_path ? req->url_path : "/");
+  split_path(r, r->path);
+  ulfius_set_response_shared_data(resp, r, req_free);
+
+  const char *rid = u_map_get_case(req->map_header, "X-Request-Id");
+  if (rid && request_id_is_safe(rid)) {
+    snprintf(r->id, sizeof r->id, "%s", rid);
+  } else {
+    unsigned char b[12];
+    if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) memset(b, 0, sizeof b);
+    for (size_t i = 0; i < sizeof b; i++) sprintf(r->id + 2 * i, "%02x", b[i]);
+  }
+  u_map_put(resp->map_header, "X-Request-Id", r->id);
+
+  /* ulfius truncates bodies silently at max_post_body_size, so a body of
+   * exactly the limit may be a truncated one: both count as too large. */
+  size_t limit = r->app->cfg->max_body_bytes;
+  const char *cl = u_map_get_case(req->map_header, "Content-Length");
+  if ((cl && strtoull(cl, NULL, 10) >= limit) || req->binary_body_length >= limit) {
+    problem_set(&r->problem, PROBLEM_BODY_TOO_LARGE, "The request body must be smaller than %zu bytes.", limit);
+    return respond_problem(r);
+  }
+  if (req->binary_body_length > 0) {
+    const char *ct = u_map_get_case(req->map_header, "Content-Type");
+    bool merge_patch = false;
+    if (!ct || !is_json_type(ct, &merge_patch)) {
+      problem_set(&r->problem, PROBLEM_UNSUPPORTED_MEDIA, "Send request bodies as application/json (or application/merge-patch+json for PATCH), in UTF-8.");
+      return respond_problem(r);
+    }
+  }
+  return U_CALLBACK_CONTINUE;
+}
+
+int layer_auth(const struct _u_request *req, struct _u_response *resp, void *app) {
+  struct g1p_req *r = req_of(resp);
+  const struct g1p_app *a = app;
+  const char *h = u_map_get_case(req->map_header, "Authorization");
+  if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
+    problem_set(&r->problem, PROBLEM_UNAUTHORIZED, "Send a bearer token: Authorization: Bearer <JWT>.");
+    respond_problem(r);
+    u_map_put(resp->map_header, "WWW-Authenticate", "Bearer");
+    return U_CALLBACK_COMPLETE;
+  }
+  const char *token = h + 7;
+  while (*token == ' ') token++;
+  char why[128];
+  if (auth_verify(a->keys, token, time(NULL), &r->who, why, sizeof why) != 0) {
+    char ip[64] = "-";
+    if (req->client_address && req->client_address->sa_family == AF_INET)
+      inet_ntop(AF_INET, &((struct sockaddr_in *)req->client_address)->sin_addr, ip, sizeof ip);
+    y_log_message(Y_LOG_LEVEL_WARNING, "Security - invalid token from %s: %s (rid=%s)", ip, why, r->id);
+    problem_set(&r->problem, PROBLEM_UNAUTHORIZED, "The bearer token is not valid: %s.", why);
+    return respond_problem(r);
+  }
+  r->authenticated = true;
+  return U_CALLBACK_CONTINUE;
+}
+
+int layer_dispatch(const struct _u_request *req, struct _u_response *resp, void *route) {
+  struct g1p_req *r = req_of(resp);
+  const struct route *rt = route;
+  if (rt->handler(r) != 0) return respond_problem(r);
+  return U_CALLBACK_COMPLETE;
+}
+
+int layer_catch_all(const struct _u_request *req, struct _u_response *resp, void *app) {
+  struct g1p_req *r = req_of(resp);
+  char allow[64];
+  if (routes_allowed_methods(r->path, allow, sizeof allow)) {
+    problem_set(&r->problem, PROBLEM_METHOD_NOT_ALLOWED, "%s is not supported here; allowed: %s.", r->method, allow);
+    respond_problem(r);
+    u_map_put(resp->map_header, "Allow", allow);
+    return U_CALLBACK_COMPLETE;
+  }
+  problem_set(&r->problem, PROBLEM_NOT_FOUND, "There is nothing at %s.", r->path);
+  return respond_problem(r);
+}
+
+const char *req_query(const struct g1p_req *r, const char *name) { return u_map_get(r->http->map_url, name); }
+const char *req_header(const struct g1p_req *r, const char *name) { return u_map_get_case(r->http->map_header, name); }
+
+int req_json_body(struct g1p_req *r, json_t **out) {
+  *out = NULL;
+  if (r->http->binary_body_length == 0)
+    return problem_set(&r->problem, PROBLEM_BAD_REQUEST, "A JSON object is required as the request body.");
+  json_error_t err;
+  json_t *j = json_loadb(r->http->binary_body, r->http->binary_body_length, JSON_REJECT_DUPLICATES, &err);
+  if (!j)
+    return problem_set(&r->problem, PROBLEM_BAD_REQUEST, "The body is not valid JSON: %s (line %d, column %d).", err.text, err.line, err.column);
+  if (!json_is_object(j)) {
+    json_decref(j);
+    problem_add_error(&r->problem, "", "must be a JSON object");
+    return -1;
+  }
+  *out = j;
+  return 0;
+}
+
+bool req_has_if_match(const struct g1p_req *r) { return req_header(r, "If-Match") != NULL; }
+
+int req_if_match(struct g1p_req *r, long long current) {
+  const char *h = req_header(r, "If-Match");
+  if (!h) return 0;
+  /* A list of entity tags: any one equal to "<current>" matches; * matches
+   * any existing resource. Weak tags never match (RFC 9110 strong compare). */
+  const char *s = h;
+  while (*s) {
+    while (*s == ' ' || *s == ',') s++;
+    if (*s == '*') return 0;
+    if (*s == '"') {
+      char *end = NULL;
+      long long v = strtoll(s + 1, &end, 10);
+      if (end && *end == '"' && end > s + 1 && v == current) return 0;
+    }
+    s += strcspn(s, ",");
+  }
+  problem_set(&r->problem, PROBLEM_PRECONDITION_FAILED, "The resource has changed: it is at version %lld. Fetch it again and retry with If-Match: \"%lld\".", current, current);
+  r->problem.extra = json_pack("{s:I}", "current_version", (json_int_t)current);
+  return -1;
+}
+
+int req_limit(struct g1p_req *r, int *limit) {
+  const char *v = req_query(r, "limit");
+  *limit = 50;
+  if (!v) return 0;
+  char *end = NULL;
+  long n = strtol(v, &end, 10);
+  if (!*v || *end || n < 1 || n > 500)
+    return problem_set(&r->problem, PROBLEM_BAD_REQUEST, "limit must be a whole number from 1 to 500.");
+  *limit = (int)n;
+  return 0;
+}
+
+int respond_text(struct g1p_req *r, int status, const char *content_type, const char *body, size_t len) {
+  /* ulfius refuses a zero-length binary body (and would keep status 200). */
+  if (len == 0) {
+    ulfius_set_empty_body_response(r->resp, (unsigned int)status);
+    r->status = status;
+    return 0;
+  }
+  ulfius_set_binary_body_response(r->resp, (unsigned int)status, body, len);
+  u_map_put(r->resp->map_header, "Content-Type", content_type);
+  r->status = status;
+  return 0;
+}
+
+int respond_json_text(struct g1p_req *r, int status, const char *json, size_t len) {
+  return respond_text(r, status, "application/json", json, len);
+}
+
+int respond_json(struct g1p_req *r, int status, json_t *body) {
+  char *text = json_dumps(body, JSON_COMPACT);
+  json_decref(body);
+  if (!text) return problem_set(&r->problem, PROBLEM_INTERNAL, "The response could not be built.");
+  respond_json_text(r, status, text, strlen(text));
+  free(text);
+  return 0;
+}
+
+void respond_header(struct g1p_req *r, const char *name, const char *value) { u_map_put(r->resp->map_header, name, value); }
+
+void respond_etag(struct g1p_req *r, const char *version) {
+  char etag[32];
+  snprintf(etag, sizeof etag, "\"%s\"", version);
+  u_map_put(r->resp->map_header, "ETag", etag);
+}

@@ -1,0 +1,36 @@
+/* Operations endpoints, served without a token: liveness, readiness (the
+ * database answers) and the OpenAPI contract the binary was built with. */
+#include <string.h>
+#include "g1p/embedded.h"
+#include "g1p/resources.h"
+
+int ops_health(struct g1p_req *r) {
+  static const char body[] = "{\"status\":\"ok\"}";
+  return respond_json_text(r, 200, body, sizeof body - 1);
+}
+
+int ops_ready(struct g1p_req *r) {
+  /* Ready means a request could use the database now: run a statement on a
+   * pooled connection (PQping would say "ok" even when our database is gone,
+   * as long as the server answers). */
+  struct db_tx tx;
+  int rc = -1;
+  if (db_acquire(r->app->db, &tx, &r->problem) == 0) {
+    PGresult *res = db_exec(&tx, &r->problem, "SELECT 1 FROM schema_migrations LIMIT 1", 0, NULL);
+    if (res) {
+      static const char body[] = "{\"status\":\"ready\"}";
+      rc = respond_json_text(r, 200, body, sizeof body - 1);
+      PQclear(res);
+    }
+  }
+  db_end(&tx);
+  if (rc != 0) {
+    problem_clear(&r->problem);
+    problem_set(&r->problem, PROBLEM_UNAVAILABLE, "The database is not reachable.");
+  }
+  return rc;
+}
+
+int ops_openapi(struct g1p_req *r) {
+  return respond_text(r, 200, "application/yaml; charset=utf-8", embedded_openapi, embedded_openapi_len);
+}

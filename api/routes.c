@@ -1,0 +1,63 @@
+/* Every endpoint of the API, in one table a reader can scan. Authorisation
+ * (scopes, regions, organisation) is decided inside each handler through
+ * access.c; the JWT gate (http.c) covers everything under /v1. */
+#include <string.h>
+#include "g1p/resources.h"
+#include "g1p/routes.h"
+
+static const struct route ROUTES[] = {
+  {"GET", "/health", ops_health},
+  {"GET", "/ready", ops_ready},
+  {"GET", "/openapi.yaml", ops_openapi},
+
+  {"GET", "/v1/regions", regions_list},
+  {"POST", "/v1/regions", regions_create},
+  {"GET", "/v1/regions/:code", regions_get},
+  {"PATCH", "/v1/regions/:code", regions_update},
+
+  {"GET", "/v1/organisations", organisations_list},
+  {"POST", "/v1/organisations", organisations_create},
+  {"GET", "/v1/organisations/:id", organisations_get},
+  {"PATCH", "/v1/organisations/:id", organisations_update},
+  {"DELETE", "/v1/organisations/:id", organisations_delete},
+};
+#define NROUTES (sizeof ROUTES / sizeof ROUTES[0])
+
+int routes_register(struct _u_instance *inst, const struct g1p_app *app) {
+  void *ctx = (void *)app;
+  if (ulfius_add_endpoint_by_val(inst, "*", NULL, "*", LAYER_REQUEST, layer_request, ctx) != U_OK) return -1;
+  if (ulfius_add_endpoint_by_val(inst, "*", "/v1", "*", LAYER_AUTH, layer_auth, ctx) != U_OK) return -1;
+  for (size_t i = 0; i < NROUTES; i++)
+    if (ulfius_add_endpoint_by_val(inst, ROUTES[i].method, NULL, ROUTES[i].path, LAYER_HANDLER, layer_dispatch,
+                                   (void *)&ROUTES[i]) != U_OK)
+      return -1;
+  if (ulfius_add_endpoint_by_val(inst, "*", NULL, "*", LAYER_CATCH_ALL, layer_catch_all, ctx) != U_OK) return -1;
+  return 0;
+}
+
+/* Segment-by-segment match where ":name" matches any one segment. */
+static bool path_matches(const char *pattern, const char *path) {
+  while (*pattern == '/') pattern++;
+  while (*path == '/') path++;
+  while (*pattern && *path) {
+    size_t pl = strcspn(pattern, "/"), tl = strcspn(path, "/");
+    if (pattern[0] != ':' && (pl != tl || strncmp(pattern, path, pl) != 0)) return false;
+    pattern += pl;
+    path += tl;
+    while (*pattern == '/') pattern++;
+    while (*path == '/') path++;
+  }
+  return *pattern == '\0' && *path == '\0';
+}
+
+bool routes_allowed_methods(const char *path, char *out, size_t len) {
+  size_t o = 0;
+  out[0] = '\0';
+  for (size_t i = 0; i < NROUTES; i++) {
+    if (!path_matches(ROUTES[i].path, path) || strstr(out, ROUTES[i].method)) continue;
+    size_t need = strlen(ROUTES[i].method) + 2;
+    if (o + need + 1 > len) break;
+    o += (size_t)snprintf(out + o, len - o, "%s%s", o ? ", " : "", ROUTES[i].method);
+  }
+  return o > 0;
+}

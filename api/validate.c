@@ -1,0 +1,180 @@
+/* Pure validation helpers; see include/g1p/validate.h. */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include "g1p/validate.h"
+
+bool validate_uuid(const char *s) {
+  if (!s || strlen(s) != 36) return false;
+  for (int i = 0; i < 36; i++) {
+    if (i == 8 || i == 13 || i == 18 || i == 23) { if (s[i] != '-') return false; }
+    else if (!isxdigit((unsigned char)s[i])) return false;
+  }
+  return true;
+}
+
+bool validate_region_code(const char *s) {
+  size_t n = s ? strlen(s) : 0;
+  if (n < 2 || n > 64 || s[0] == '-' || s[n - 1] == '-') return false;
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c == '-' && s[i + 1] != '-'))) return false;
+  }
+  return true;
+}
+
+bool validate_kbo(const char *s) {
+  if (!s || strlen(s) != 10 || (s[0] != '0' && s[0] != '1')) return false;
+  for (int i = 0; i < 10; i++) if (!isdigit((unsigned char)s[i])) return false;
+  long first8 = 0;
+  for (int i = 0; i < 8; i++) first8 = first8 * 10 + (s[i] - '0');
+  long check = (s[8] - '0') * 10 + (s[9] - '0');
+  return check == 97 - (first8 % 97);
+}
+
+static int days_in_month(int y, int m) {
+  static const int d[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)) return 29;
+  return d[m - 1];
+}
+
+bool validate_date(const char *s) {
+  if (!s || strlen(s) != 10 || s[4] != '-' || s[7] != '-') return false;
+  for (int i = 0; i < 10; i++) if (i != 4 && i != 7 && !isdigit((unsigned char)s[i])) return false;
+  int y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
+  int m = (s[5] - '0') * 10 + (s[6] - '0');
+  int d = (s[8] - '0') * 10 + (s[9] - '0');
+  return y >= 1900 && m >= 1 && m <= 12 && d >= 1 && d <= days_in_month(y, m);
+}
+
+bool validate_email(const char *s) {
+  /* Deliberately simple: one '@', something before, a dotted domain after,
+   * no spaces. Deliverability is the mail system's job. */
+  if (!s) return false;
+  size_t n = strlen(s);
+  const char *at = strchr(s, '@');
+  if (n < 3 || n > 254 || !at || at == s || strchr(at + 1, '@')) return false;
+  const char *dot = strrchr(at, '.');
+  if (!dot || dot == at + 1 || dot[1] == '\0') return false;
+  /* ASCII only: what every mail system and the contract's format accept. */
+  for (size_t i = 0; i < n; i++) if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f) return false;
+  return true;
+}
+
+size_t utf8_length(const char *s) {
+  size_t n = 0;
+  for (; *s; s++) if (((unsigned char)*s & 0xC0) != 0x80) n++;
+  return n;
+}
+
+bool has_control_chars(const char *s, bool multiline) {
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == 0x7f) return true;
+    if (c < 0x20 && !(multiline && (c == '\n' || c == '\t' || c == '\r'))) return true;
+  }
+  return false;
+}
+
+static const struct field_rule *find_rule(const struct field_rule *rules, const char *name) {
+  for (; rules->name; rules++) if (strcmp(rules->name, name) == 0) return rules;
+  return NULL;
+}
+
+/* A JSON pointer token escapes '~' and '/' (RFC 6901). */
+static void pointer(char *out, size_t len, const char *prefix, const char *key) {
+  size_t o = (size_t)snprintf(out, len, "%s/", prefix);
+  for (; *key && o + 3 < len; key++) {
+    if (*key == '~') { out[o++] = '~'; out[o++] = '0'; }
+    else if (*key == '/') { out[o++] = '~'; out[o++] = '1'; }
+    else out[o++] = *key;
+  }
+  out[o < len ? o : len - 1] = '\0';
+}
+
+static void check_string(const json_t *v, const struct field_rule *r, const char *ptr, struct g1p_problem *p) {
+  const char *s = json_string_value(v);
+  if (!s) { problem_add_error(p, ptr, "must be a string"); return; }
+  if (strlen(s) != json_string_length(v)) { problem_add_error(p, ptr, "must not contain NUL characters"); return; }
+  switch (r->type) {
+  case FT_STRING:
+  case FT_TEXT: {
+    size_t n = utf8_length(s);
+    if ((long long)n < r->min || (long long)n > r->max)
+      problem_add_error(p, ptr, "must be %lld to %lld characters long", r->min, r->max);
+    else if (has_control_chars(s, r->type == FT_TEXT))
+      problem_add_error(p, ptr, "must not contain control characters");
+    break;
+  }
+  case FT_ENUM: {
+    bool ok = false;
+    for (const char *const *e = r->values; *e; e++) if (strcmp(*e, s) == 0) ok = true;
+    if (!ok) {
+      char list[256] = "";
+      for (const char *const *e = r->values; *e; e++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", e == r->values ? "" : ", ", *e);
+      problem_add_error(p, ptr, "must be one of: %s", list);
+    }
+    break;
+  }
+  case FT_UUID: if (!validate_uuid(s)) problem_add_error(p, ptr, "must be a UUID"); break;
+  case FT_DATE: if (!validate_date(s)) problem_add_error(p, ptr, "must be a real calendar date as YYYY-MM-DD"); break;
+  case FT_EMAIL: if (!validate_email(s)) problem_add_error(p, ptr, "must be an e-mail address"); break;
+  case FT_KBO: if (!validate_kbo(s)) problem_add_error(p, ptr, "must be a Belgian enterprise number: 10 digits, starting with 0 or 1, with a valid mod-97 check"); break;
+  case FT_REGION_CODE: if (!validate_region_code(s)) problem_add_error(p, ptr, "must be a region code: lowercase letters, digits and single hyphens, 2 to 64 characters"); break;
+  default: break;
+  }
+}
+
+static void check_region_codes(const json_t *v, const struct field_rule *r, const char *ptr, struct g1p_problem *p) {
+  if (!json_is_array(v)) { problem_add_error(p, ptr, "must be an array of region codes"); return; }
+  size_t n = json_array_size(v);
+  if ((long long)n < r->min || (long long)n > r->max) { problem_add_error(p, ptr, "must hold %lld to %lld region codes", r->min, r->max); return; }
+  for (size_t i = 0; i < n; i++) {
+    char item[160];
+    snprintf(item, sizeof item, "%s/%zu", ptr, i);
+    const char *code = json_string_value(json_array_get(v, i));
+    if (!code || !validate_region_code(code)) { problem_add_error(p, item, "must be a region code"); continue; }
+    for (size_t j = 0; j < i; j++)
+      if (strcmp(code, json_string_value(json_array_get(v, j)) ? json_string_value(json_array_get(v, j)) : "") == 0) {
+        problem_add_error(p, item, "is listed twice");
+        break;
+      }
+  }
+}
+
+int validate_object(const json_t *body, const struct field_rule *rules, bool patch, struct g1p_problem *p) {
+  size_t before = p->errors ? json_array_size(p->errors) : 0;
+  if (!json_is_object(body)) {
+    problem_add_error(p, "", "must be a JSON object");
+    return 1;
+  }
+  const char *key;
+  const json_t *v;
+  char ptr[128];
+  json_object_foreach((json_t *)body, key, v) {
+    pointer(ptr, sizeof ptr, "", key);
+    const struct field_rule *r = find_rule(rules, key);
+    if (!r) { problem_add_error(p, ptr, "is not a known field"); continue; }
+    if (json_is_null(v)) {
+      if (!(r->flags & F_NULLABLE)) problem_add_error(p, ptr, "must not be null");
+      continue;
+    }
+    if (r->type == FT_INT) {
+      if (!json_is_integer(v)) problem_add_error(p, ptr, "must be an integer");
+      else if (json_integer_value(v) < r->min || json_integer_value(v) > r->max)
+        problem_add_error(p, ptr, "must be from %lld to %lld", r->min, r->max);
+    } else if (r->type == FT_REGION_CODES) {
+      check_region_codes(v, r, ptr, p);
+    } else {
+      check_string(v, r, ptr, p);
+    }
+  }
+  if (!patch)
+    for (const struct field_rule *r = rules; r->name; r++)
+      if ((r->flags & F_REQUIRED) && !json_object_get(body, r->name)) {
+        pointer(ptr, sizeof ptr, "", r->name);
+        problem_add_error(p, ptr, "is required");
+      }
+  return (int)((p->errors ? json_array_size(p->errors) : 0) - before);
+}

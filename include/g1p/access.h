@@ -1,0 +1,21 @@
+/* The one authorisation decision point. Handlers name the action they are
+ * about to do; access.c holds the rule table (which scopes allow which
+ * action) and the scoping rules (regions, organisation, family). */
+#ifndef G1P_ACCESS_H
+#define G1P_ACCESS_H
+#include <stdbool.h>
+#include "g1p/http.h"
+
+enum access_action {
+  ACCESS_REFERENCE_READ,   /* regions, organisations: any staff token */
+  ACCESS_REFERENCE_WRITE,  /* create/update/delete reference data: admin */
+};
+
+/* 0 when the principal may do action at all; -1 with a 403 problem. */
+int access_require(struct g1p_req *r, enum access_action action);
+/* Whether the principal's regions include code (admins see every region). */
+bool access_sees_region(const struct g1p_req *r, const char *code);
+/* The principal's region filter as a text[] parameter, or NULL for "all". */
+const char *access_region_filter(const struct g1p_req *r);
+
+#endif

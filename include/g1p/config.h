@@ -1,0 +1,27 @@
+/* Configuration: read once from the environment at start-up into one
+ * immutable struct that every module receives (never re-read later). */
+#ifndef G1P_CONFIG_H
+#define G1P_CONFIG_H
+#include <stddef.h>
+
+struct g1p_config {
+  char *database_url;       /* DATABASE_URL (required by the server itself) */
+  unsigned int port;        /* PORT, default 8080 */
+  char *bind_address;       /* BIND_ADDRESS, default 127.0.0.1 */
+  char *jwt_hs256_secret;   /* JWT_HS256_SECRET, >= 32 bytes, optional */
+  char *jwt_public_keys_dir;/* JWT_PUBLIC_KEYS_DIR: <kid>.pem files, optional */
+  char *jwt_issuer;         /* JWT_ISSUER, optional: iss must equal it */
+  char *jwt_audience;       /* JWT_AUDIENCE, optional: aud must contain it */
+  unsigned int pool_size;   /* DB_POOL_SIZE, default 16 */
+  size_t max_body_bytes;    /* MAX_BODY_BYTES, default 1 MiB */
+  unsigned int log_level;   /* LOG_LEVEL: error|warning|info|debug, as yder level */
+  unsigned int request_timeout_s; /* HTTP_TIMEOUT_SECONDS: idle connection timeout, default 30 */
+  unsigned int db_timeout_ms;     /* DB_STATEMENT_TIMEOUT_MS, default 5000 */
+};
+
+/* Fills cfg from the environment. On a bad value returns -1 and writes one
+ * human-readable line into err. */
+int config_load(struct g1p_config *cfg, char *err, size_t err_len);
+void config_free(struct g1p_config *cfg);
+
+#endif

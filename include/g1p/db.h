@@ -1,0 +1,42 @@
+/* The PostgreSQL side: a fixed pool of libpq connections, one transaction per
+ * request, and the mapping from libpq failures to problems (SQLSTATE ->
+ * status). A dead connection is reset in place; the database being away is a
+ * 503, never a hang. */
+#ifndef G1P_DB_H
+#define G1P_DB_H
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include "g1p/problem.h"
+
+struct db_pool;
+
+struct db_pool *db_pool_new(const char *database_url, unsigned int size, unsigned int statement_timeout_ms);
+void db_pool_free(struct db_pool *pool);
+
+/* One unit of work on one pooled connection. Reads that are one statement
+ * run without BEGIN (a single statement is its own transaction); writes call
+ * db_begin first. db_end always releases: it rolls back what was not
+ * committed. */
+struct db_tx {
+  struct db_pool *pool;
+  PGconn *conn;
+  bool in_tx;
+  bool broken;   /* connection must be reset before reuse */
+};
+
+int db_acquire(struct db_pool *pool, struct db_tx *tx, struct g1p_problem *p);
+int db_begin(struct db_tx *tx, struct g1p_problem *p);
+int db_commit(struct db_tx *tx, struct g1p_problem *p);
+void db_end(struct db_tx *tx);
+
+/* Runs one parameterised statement. Returns the result (PGRES_TUPLES_OK or
+ * PGRES_COMMAND_OK) or NULL with the problem set from the SQLSTATE. */
+PGresult *db_exec(struct db_tx *tx, struct g1p_problem *p, const char *sql, int nparams,
+                  const char *const *params);
+
+
+
+/* Builds the connection string with our timeouts and keepalives. Caller frees. */
+char *db_conninfo(const char *database_url, unsigned int statement_timeout_ms);
+
+#endif

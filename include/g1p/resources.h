@@ -1,0 +1,31 @@
+/* Every endpoint handler, one resource per file in api/resources/. Each takes
+ * the request state and returns 0 (response written) or -1 (r->problem set). */
+#ifndef G1P_RESOURCES_H
+#define G1P_RESOURCES_H
+#include "g1p/http.h"
+
+/* api/resources/ops.c: no token */
+int ops_health(struct g1p_req *r);
+int ops_ready(struct g1p_req *r);
+int ops_openapi(struct g1p_req *r);
+
+/* api/resources/regions.c */
+int regions_list(struct g1p_req *r);
+int regions_get(struct g1p_req *r);
+int regions_create(struct g1p_req *r);
+int regions_update(struct g1p_req *r);
+
+/* api/resources/organisations.c */
+int organisations_list(struct g1p_req *r);
+int organisations_get(struct g1p_req *r);
+int organisations_create(struct g1p_req *r);
+int organisations_update(struct g1p_req *r);
+int organisations_delete(struct g1p_req *r);
+
+
+
+/* Shared look-ups (api/resources/regions.c): adds a 422 error at
+ * "<pointer>/<i>" for each code in the JSON array codes that names no
+ * region. Returns -1 when the query failed (problem set), else 0. */
+int regions_check_exist(struct g1p_req *r, struct db_tx *tx, json_t *codes, const char *pointer);
+#endif

@@ -1,0 +1,143 @@
+// Test harness for the HTTP suite: a fresh database per test file, the real
+// g1p-api binary on a free loopback port, tokens signed like an identity
+// provider would, and every response checked against openapi/openapi.yaml.
+import { spawn, execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
+import { checkResponse } from './contract.mjs';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const BIN = process.env.G1P_BIN || path.join(ROOT, 'build/g1p-api');
+export const ADMIN_URL = process.env.G1P_PG_ADMIN_URL;
+export const SECRET = 'test-secret-that-is-long-enough-0123456789';
+export const SANITIZED = !!process.env.G1P_SANITIZED;
+
+if (!ADMIN_URL) throw new Error('G1P_PG_ADMIN_URL is not set: run the suite through tests/run.sh');
+
+export function dbUrl(name) {
+  return ADMIN_URL.replace(/^postgresql:\/\/\/[^?]*/, `postgresql:///${name}`);
+}
+
+export function psql(url, sql) {
+  return execFileSync('psql', [url, '-X', '-A', '-t', '-q', '-v', 'ON_ERROR_STOP=1', '-c', sql], { encoding: 'utf8' }).trim();
+}
+
+// A fresh, empty database named after the test file.
+export function freshDb(label) {
+  const name = `t_${label}_${process.pid}`.replace(/[^a-z0-9_]/gi, '_').toLowerCase();
+  psql(ADMIN_URL, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  psql(ADMIN_URL, `CREATE DATABASE ${name}`);
+  return dbUrl(name);
+}
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+  });
+}
+
+export function b64url(input) {
+  return Buffer.from(input).toString('base64url');
+}
+
+// Signs claims; by default HS256 with the suite's secret, exp in 10 minutes,
+// every scope and every region.
+export function token(claims = {}, opts = {}) {
+  const now = Math.floor(Date.now() / 1000);
+  const payload = { sub: 'tester', scope: 'referrals:read referrals:write plans:read plans:write metrics:read admin', regions: ['*'], exp: now + 600, ...claims };
+  for (const k of Object.keys(payload)) if (payload[k] === undefined) delete payload[k];
+  const header = { alg: opts.alg || 'HS256', typ: 'JWT', ...(opts.header || {}) };
+  const head = b64url(JSON.stringify(header));
+  const body = opts.rawPayload !== undefined ? b64url(opts.rawPayload) : b64url(JSON.stringify(payload));
+  const input = `${head}.${body}`;
+  let sig;
+  if (header.alg === 'none') sig = '';
+  else if (header.alg === 'HS256') sig = crypto.createHmac('sha256', opts.secret || SECRET).update(input).digest('base64url');
+  else if (header.alg === 'RS256') sig = crypto.sign('sha256', Buffer.from(input), opts.key).toString('base64url');
+  else if (header.alg === 'ES256') sig = crypto.sign('sha256', Buffer.from(input), { key: opts.key, dsaEncoding: 'ieee-p1363' }).toString('base64url');
+  return `${input}.${sig}`;
+}
+
+export const ADMIN = () => token({ sub: 'admin-1' });
+
+// Starts the server; resolves once /health answers.
+export async function startServer(opts = {}) {
+  const port = opts.port || await freePort();
+  const env = {
+    ...process.env,
+    DATABASE_URL: opts.db,
+    PORT: String(port),
+    JWT_HS256_SECRET: SECRET,
+    DB_POOL_SIZE: '4',
+    LOG_LEVEL: 'warning',
+    ...(opts.env || {}),
+  };
+  for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
+  const proc = spawn(opts.bin || BIN, opts.args || [], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  proc.stdout.on('data', (d) => { output += d; });
+  proc.stderr.on('data', (d) => { output += d; });
+  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  const base = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 15000;
+  for (;;) {
+    const early = await Promise.race([exited, new Promise((r) => setTimeout(() => r(null), 50))]);
+    if (early) throw new Error(`server exited early (${JSON.stringify(early)}):\n${output}`);
+    try {
+      const res = await fetch(`${base}/health`);
+      if (res.status === 200) break;
+    } catch { /* not listening yet */ }
+    if (Date.now() > deadline) { proc.kill('SIGKILL'); throw new Error(`server did not start:\n${output}`); }
+  }
+  return {
+    base, port, proc,
+    output: () => output,
+    // Stops with SIGTERM and checks a clean exit (a sanitizer report exits non-zero).
+    async stop() {
+      if (proc.exitCode !== null) return proc.exitCode;
+      proc.kill('SIGTERM');
+      const { code } = await exited;
+      assert.equal(code, 0, `server exit code ${code}; output:\n${output}`);
+      assert.doesNotMatch(output, /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:/, output);
+      return code;
+    },
+  };
+}
+
+// One HTTP call; the response is checked against the contract unless
+// opts.unchecked. Returns {status, headers, body (parsed JSON or text)}.
+export async function api(server, method, urlPath, opts = {}) {
+  const headers = { ...(opts.headers || {}) };
+  if (opts.token !== null) headers.authorization ??= `Bearer ${opts.token || ADMIN()}`;
+  if (opts.token === null) delete headers.authorization;
+  let body;
+  if (opts.raw !== undefined) body = opts.raw;
+  else if (opts.body !== undefined) {
+    body = JSON.stringify(opts.body);
+    headers['content-type'] ??= 'application/json';
+  }
+  const res = await fetch(server.base + urlPath, { method, headers, body });
+  const text = await res.text();
+  const ct = res.headers.get('content-type') || '';
+  let parsed = text;
+  if (/json/.test(ct) && text.length) parsed = JSON.parse(text);
+  const out = { status: res.status, headers: res.headers, body: parsed, text };
+  if (!opts.unchecked) checkResponse(method, urlPath, out);
+  return out;
+}
+
+export function assertProblem(res, status, fieldPointers) {
+  assert.equal(res.status, status, `expected ${status}, got ${res.status}: ${res.text}`);
+  assert.match(res.headers.get('content-type'), /^application\/problem\+json/);
+  assert.equal(res.body.status, status);
+  assert.ok(res.body.type && res.body.title && res.body.detail, 'problem has type, title, detail');
+  if (fieldPointers) {
+    const fields = (res.body.errors || []).map((e) => e.field).sort();
+    assert.deepEqual(fields, [...fieldPointers].sort(), `errors: ${JSON.stringify(res.body.errors)}`);
+  }
+}

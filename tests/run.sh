@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs every test: installs what is missing, builds (plain and with
+# ASan+UBSan), starts a throwaway PostgreSQL cluster, runs the unit and HTTP
+# suites under ctest for both builds, and removes the cluster.
+#   bash tests/run.sh            everything
+#   G1P_QUICK=1 bash tests/run.sh   plain build only
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../docker/local-env.sh"
+cd "$G1P_ROOT"
+
+g1p_install_packages
+if [[ ! -d tests/node_modules ]] || [[ tests/package-lock.json -nt tests/node_modules ]]; then
+  g1p_log "installing test tools (npm ci)"
+  (cd tests && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+
+g1p_log "building"
+g1p_build build
+[[ -n ${G1P_QUICK:-} ]] || g1p_build build-asan -DG1P_SANITIZE=ON
+
+PGDIR=$(mktemp -d /tmp/g1p-test-pg.XXXXXX)
+cleanup() { g1p_pg_stop "$PGDIR"; rm -rf "$PGDIR"; }
+trap cleanup EXIT
+# Tests need no durability: fsync off keeps the suite fast.
+G1P_PG_FSYNC=off g1p_pg_start "$PGDIR"
+export G1P_PG_ADMIN_URL; G1P_PG_ADMIN_URL=$(g1p_db_url postgres)
+g1p_log "PostgreSQL on $PGHOST port $PGPORT"
+
+g1p_log "tests (plain build)"
+ctest --test-dir build --output-on-failure -j2
+if [[ -z ${G1P_QUICK:-} ]]; then
+  g1p_log "tests (AddressSanitizer + UndefinedBehaviorSanitizer build)"
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  export LSAN_OPTIONS=suppressions=$G1P_ROOT/tests/lsan.supp:print_suppressions=0
+  G1P_SANITIZED=1 ctest --test-dir build-asan --output-on-failure -j2
+fi
