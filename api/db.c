@@ -6,6 +6,7 @@
  * so the service recovers without a restart when the database returns. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,36 @@
 #include "g1p/db.h"
 
 #define POOL_WAIT_MS 5000
+#define DB_MAX_STATEMENTS 512
+
+/* Statements are prepared once per connection and then executed by name:
+ * PostgreSQL then skips parsing and planning, which was more than half of
+ * its CPU per request here. A statement is known by the address of its SQL
+ * text, which db_exec's contract makes a string literal (static storage). */
+static const char *statements[DB_MAX_STATEMENTS];
+static atomic_int statement_count;
+static pthread_mutex_t statements_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int statement_id(const char *sql) {
+  int n = atomic_load(&statement_count);
+  for (int i = 0; i < n; i++) if (statements[i] == sql) return i;
+  pthread_mutex_lock(&statements_lock);
+  n = atomic_load(&statement_count);
+  int id = -1;
+  for (int i = 0; i < n; i++) if (statements[i] == sql) id = i;
+  if (id < 0 && n < DB_MAX_STATEMENTS) {
+    statements[n] = sql;
+    atomic_store(&statement_count, n + 1);
+    id = n;
+  }
+  pthread_mutex_unlock(&statements_lock);
+  return id;
+}
+
+struct db_conn {
+  PGconn *pg;
+  bool prepared[DB_MAX_STATEMENTS];
+};
 
 struct db_pool {
   pthread_mutex_t lock;
@@ -21,7 +52,8 @@ struct db_pool {
   char *conninfo;
   unsigned int size;
   unsigned int free_count;
-  PGconn **free_list;   /* stack of idle connections (NULL = not opened yet) */
+  struct db_conn **free_list; /* stack of idle connections (pg NULL = not opened yet) */
+  bool prepare;               /* false behind a transaction-mode pooler */
 };
 
 char *db_conninfo(const char *database_url, unsigned int statement_timeout_ms) {
@@ -42,15 +74,17 @@ char *db_conninfo(const char *database_url, unsigned int statement_timeout_ms) {
   return s;
 }
 
-struct db_pool *db_pool_new(const char *database_url, unsigned int size, unsigned int statement_timeout_ms) {
+struct db_pool *db_pool_new(const char *database_url, unsigned int size, unsigned int statement_timeout_ms, bool prepare) {
   struct db_pool *pool = calloc(1, sizeof *pool);
   if (!pool) return NULL;
+  pool->prepare = prepare;
   pool->conninfo = db_conninfo(database_url, statement_timeout_ms);
-  pool->free_list = calloc(size, sizeof(PGconn *));
-  if (!pool->conninfo || !pool->free_list) {
-    free(pool->conninfo);
-    free(pool->free_list);
-    free(pool);
+  pool->free_list = calloc(size, sizeof(struct db_conn *));
+  bool ok = pool->conninfo && pool->free_list;
+  for (unsigned int i = 0; ok && i < size; i++) ok = (pool->free_list[i] = calloc(1, sizeof(struct db_conn))) != NULL;
+  if (!ok) {
+    pool->free_count = size;
+    db_pool_free(pool);
     return NULL;
   }
   pthread_mutex_init(&pool->lock, NULL);
@@ -62,8 +96,10 @@ struct db_pool *db_pool_new(const char *database_url, unsigned int size, unsigne
 
 void db_pool_free(struct db_pool *pool) {
   if (!pool) return;
-  for (unsigned int i = 0; i < pool->free_count; i++)
-    if (pool->free_list[i]) PQfinish(pool->free_list[i]);
+  for (unsigned int i = 0; i < pool->free_count && pool->free_list; i++) {
+    if (pool->free_list[i] && pool->free_list[i]->pg) PQfinish(pool->free_list[i]->pg);
+    free(pool->free_list[i]);
+  }
   pthread_mutex_destroy(&pool->lock);
   pthread_cond_destroy(&pool->available);
   free(pool->free_list);
@@ -77,14 +113,17 @@ static int unavailable(struct g1p_problem *p, const char *why) {
 
 /* Makes sure tx->conn is an open, healthy connection. */
 static int ensure_connected(struct db_tx *tx, struct g1p_problem *p) {
-  if (tx->conn == NULL) {
-    tx->conn = PQconnectdb(tx->pool->conninfo);
-  } else if (PQstatus(tx->conn) != CONNECTION_OK || tx->broken) {
-    PQreset(tx->conn);
+  struct db_conn *c = tx->conn;
+  if (c->pg == NULL) {
+    c->pg = PQconnectdb(tx->pool->conninfo);
+    memset(c->prepared, 0, sizeof c->prepared);
+  } else if (PQstatus(c->pg) != CONNECTION_OK || tx->broken) {
+    PQreset(c->pg);
+    memset(c->prepared, 0, sizeof c->prepared); /* a new session has none */
   }
   tx->broken = false;
-  if (PQstatus(tx->conn) != CONNECTION_OK) {
-    y_log_message(Y_LOG_LEVEL_WARNING, "db: connection failed: %s", PQerrorMessage(tx->conn));
+  if (PQstatus(c->pg) != CONNECTION_OK) {
+    y_log_message(Y_LOG_LEVEL_WARNING, "db: connection failed: %s", PQerrorMessage(c->pg));
     tx->broken = true;
     return unavailable(p, "connection failed");
   }
@@ -113,12 +152,14 @@ int db_acquire(struct db_pool *pool, struct db_tx *tx, struct g1p_problem *p) {
 void db_end(struct db_tx *tx) {
   struct db_pool *pool = tx->pool;
   if (!pool) return;
-  if (tx->in_tx && tx->conn && PQstatus(tx->conn) == CONNECTION_OK) {
-    PGresult *r = PQexec(tx->conn, "ROLLBACK");
-    PQclear(r);
-  }
+  PGconn *pg = tx->conn->pg;
+  if (tx->in_tx && pg && PQstatus(pg) == CONNECTION_OK) PQclear(PQexec(pg, "ROLLBACK"));
   /* A connection left in an unknown state is reset on its next use. */
-  if (tx->conn && (tx->broken || PQtransactionStatus(tx->conn) != PQTRANS_IDLE)) PQreset(tx->conn);
+  if (pg && PQtransactionStatus(pg) != PQTRANS_IDLE) tx->broken = true;
+  if (tx->broken && pg) {
+    PQfinish(pg);
+    tx->conn->pg = NULL;
+  }
   pthread_mutex_lock(&pool->lock);
   pool->free_list[pool->free_count++] = tx->conn;
   pthread_cond_signal(&pool->available);
@@ -131,7 +172,7 @@ void db_end(struct db_tx *tx) {
 static void map_error(struct db_tx *tx, const PGresult *res, struct g1p_problem *p) {
   const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
   const char *constraint = res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL;
-  if (state == NULL || PQstatus(tx->conn) != CONNECTION_OK) {
+  if (state == NULL || PQstatus(tx->conn->pg) != CONNECTION_OK) {
     tx->broken = true;
     unavailable(p, "connection lost");
     return;
@@ -155,16 +196,33 @@ static void map_error(struct db_tx *tx, const PGresult *res, struct g1p_problem 
   }
 }
 
+/* Runs sql as a named prepared statement, preparing it on first use on this
+ * connection; or unprepared when the pool was told not to prepare. */
+static PGresult *run(struct db_tx *tx, const char *sql, int nparams, const char *const *params) {
+  struct db_conn *c = tx->conn;
+  int id = tx->pool->prepare ? statement_id(sql) : -1;
+  if (id < 0) return PQexecParams(c->pg, sql, nparams, NULL, params, NULL, NULL, 0);
+  char name[16];
+  snprintf(name, sizeof name, "g1p_%d", id);
+  if (!c->prepared[id]) {
+    PGresult *prep = PQprepare(c->pg, name, sql, 0, NULL);
+    if (PQresultStatus(prep) != PGRES_COMMAND_OK) return prep;
+    PQclear(prep);
+    c->prepared[id] = true;
+  }
+  return PQexecPrepared(c->pg, name, nparams, params, NULL, NULL, 0);
+}
+
 PGresult *db_exec(struct db_tx *tx, struct g1p_problem *p, const char *sql, int nparams,
                   const char *const *params) {
   for (int attempt = 0;; attempt++) {
-    PGresult *res = PQexecParams(tx->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    PGresult *res = run(tx, sql, nparams, params);
     ExecStatusType st = PQresultStatus(res);
     if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) return res;
     /* After a PostgreSQL restart the first statement on an old connection
      * fails with no SQLSTATE. Nothing ran, so outside a transaction it is
      * safe to reconnect and run it once more. */
-    bool lost = PQstatus(tx->conn) != CONNECTION_OK;
+    bool lost = PQstatus(tx->conn->pg) != CONNECTION_OK;
     if (lost && attempt == 0 && !tx->in_tx) {
       PQclear(res);
       tx->broken = true;
@@ -186,7 +244,7 @@ int db_begin(struct db_tx *tx, struct g1p_problem *p) {
 }
 
 int db_commit(struct db_tx *tx, struct g1p_problem *p) {
-  PGresult *r = PQexec(tx->conn, "COMMIT");
+  PGresult *r = PQexec(tx->conn->pg, "COMMIT");
   ExecStatusType st = PQresultStatus(r);
   if (st != PGRES_COMMAND_OK) {
     map_error(tx, r, p);

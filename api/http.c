@@ -6,6 +6,7 @@
  * Handlers return 0 after writing a success, or -1 with r->problem set; this
  * file is where that problem becomes a response. */
 #include <arpa/inet.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,12 @@
 #include "g1p/routes.h"
 
 static struct g1p_req *req_of(struct _u_response *resp) { return resp->shared_data; }
+
+/* Requests between layer_request and their response: what a graceful stop
+ * waits for (idle keep-alive connections need not be waited for). */
+static atomic_int in_flight;
+
+int http_in_flight(void) { return atomic_load(&in_flight); }
 
 static double elapsed_ms(const struct timespec *t0) {
   struct timespec t1;
@@ -33,6 +40,7 @@ static void req_free(void *ptr) {
   principal_clear(&r->who);
   problem_clear(&r->problem);
   free(r);
+  atomic_fetch_sub(&in_flight, 1);
 }
 
 static bool request_id_is_safe(const char *s) {
@@ -96,6 +104,7 @@ static bool is_json_type(const char *ct, bool *merge_patch) {
 int layer_request(const struct _u_request *req, struct _u_response *resp, void *app) {
   struct g1p_req *r = calloc(1, sizeof *r);
   if (!r) return U_CALLBACK_ERROR;
+  atomic_fetch_add(&in_flight, 1);
   clock_gettime(CLOCK_MONOTONIC, &r->started);
   r->app = app;
   r->http = req;

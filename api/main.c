@@ -24,12 +24,11 @@
 
 #define DRAIN_SECONDS 10
 
-static void wait_for_drain(struct MHD_Daemon *d) {
-  for (int i = 0; i < DRAIN_SECONDS * 50; i++) {
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-    if (!info || info->num_connections == 0) return;
-    usleep(20000);
-  }
+/* After the listener is closed: wait until no request is being handled,
+ * then give responses being written a moment to leave. */
+static void wait_for_drain(void) {
+  for (int i = 0; i < DRAIN_SECONDS * 100 && http_in_flight() > 0; i++) usleep(10000);
+  usleep(50000);
 }
 
 static int serve(const struct g1p_config *cfg, const struct g1p_app *app) {
@@ -74,7 +73,7 @@ static int serve(const struct g1p_config *cfg, const struct g1p_app *app) {
   sigwait(&set, &sig);
   y_log_message(Y_LOG_LEVEL_INFO, "signal %d: draining connections", sig);
   MHD_socket listen_fd = MHD_quiesce_daemon(inst.mhd_daemon);
-  wait_for_drain(inst.mhd_daemon);
+  wait_for_drain();
   ulfius_stop_framework(&inst);
   if (listen_fd != MHD_INVALID_SOCKET) close(listen_fd);
   ulfius_clean_instance(&inst);
@@ -133,7 +132,7 @@ int main(int argc, char **argv) {
     rc = 2;
     goto done;
   }
-  pool = db_pool_new(cfg.database_url, cfg.pool_size, cfg.db_timeout_ms);
+  pool = db_pool_new(cfg.database_url, cfg.pool_size, cfg.db_timeout_ms, cfg.db_prepare);
   if (!pool) goto done;
   struct g1p_app app = {.cfg = &cfg, .db = pool, .keys = keys};
   rc = serve(&cfg, &app);

@@ -20,7 +20,7 @@ static const struct field_rule ORG_FIELDS[] = {
   {NULL, 0, 0, 0, 0, NULL},
 };
 
-static const char ORG_BY_ID[] = "SELECT organisation_json(o), o.version FROM organisations o WHERE o.id = $1";
+static const char ORG_BY_ID[] = "SELECT doc, version FROM organisation_docs WHERE id = $1";
 
 static int not_found(struct g1p_req *r) {
   return problem_set(&r->problem, PROBLEM_NOT_FOUND, "No organisation with that id is visible to you.");
@@ -80,7 +80,7 @@ int organisations_list(struct g1p_req *r) {
   snprintf(lim, sizeof lim, "%d", limit + 1);
   const char *params[] = {region, sector, after_name, after_id, lim};
   rc = query_read_page(r,
-                       "SELECT organisation_json(o), o.name || chr(31) || o.id FROM organisations o "
+                       "SELECT o.doc, o.name || chr(31) || o.id FROM organisation_docs o "
                        "WHERE ($1::text IS NULL OR EXISTS (SELECT 1 FROM organisation_regions x WHERE x.organisation_id = o.id AND x.region_code = $1)) "
                        "  AND ($2::text IS NULL OR o.sector = $2) "
                        "  AND ($3::text IS NULL OR (o.name, o.id) > ($3, $4::uuid)) "

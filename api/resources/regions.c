@@ -12,6 +12,8 @@
 static const char *const PROVINCES[] = {"Antwerpen", "Limburg", "Oost-Vlaanderen", "Vlaams-Brabant",
                                         "West-Vlaanderen", "Brussel", NULL};
 
+static const char REGION_BY_CODE[] = "SELECT doc, version FROM region_docs WHERE code = $1";
+
 static const struct field_rule REGION_FIELDS[] = {
   {"code", FT_REGION_CODE, F_REQUIRED, 0, 0, NULL},
   {"name", FT_STRING, F_REQUIRED, 1, 200, NULL},
@@ -73,7 +75,7 @@ int regions_list(struct g1p_req *r) {
   snprintf(lim, sizeof lim, "%d", limit + 1);
   const char *params[] = {access_region_filter(r), cursor, lim};
   int rc = query_read_page(r,
-                           "SELECT region_json(g), g.code FROM regions g "
+                           "SELECT g.doc, g.code FROM region_docs g "
                            "WHERE ($1::text[] IS NULL OR g.code = ANY($1::text[])) AND ($2::text IS NULL OR g.code > $2) "
                            "ORDER BY g.code LIMIT $3::int",
                            3, params, limit);
@@ -87,7 +89,7 @@ int regions_get(struct g1p_req *r) {
   if (!validate_region_code(code) || !access_sees_region(r, code))
     return problem_set(&r->problem, PROBLEM_NOT_FOUND, "No region with that code is visible to you.");
   const char *params[] = {code};
-  return query_read_one(r, "SELECT region_json(g), g.version FROM regions g WHERE g.code = $1", 1, params, "region");
+  return query_read_one(r, REGION_BY_CODE, 1, params, "region");
 }
 
 int regions_create(struct g1p_req *r) {
@@ -105,7 +107,7 @@ int regions_create(struct g1p_req *r) {
                 "INSERT INTO regions (code, name, province, core_partner, annual_family_target) "
                 "SELECT d->>'code', d->>'name', d->>'province', (d->>'core_partner')::uuid, "
                 "       coalesce((d->>'annual_family_target')::int, 200) FROM (SELECT $1::jsonb AS d) s "
-                "RETURNING region_json(regions), version",
+                "RETURNING code",
                 1, params);
   free(doc);
   if (!res) {
@@ -113,7 +115,10 @@ int regions_create(struct g1p_req *r) {
       problem_set(&r->problem, PROBLEM_CONFLICT, "A region with code \"%s\" already exists.", json_string_value(json_object_get(body, "code")));
     goto done;
   }
-  if (db_commit(&tx, &r->problem)) goto done;
+  PQclear(res);
+  const char *key[] = {json_string_value(json_object_get(body, "code"))};
+  res = db_exec(&tx, &r->problem, REGION_BY_CODE, 1, key);
+  if (!res || db_commit(&tx, &r->problem)) goto done;
   char location[128];
   snprintf(location, sizeof location, "/v1/regions/%s", json_string_value(json_object_get(body, "code")));
   respond_header(r, "Location", location);
@@ -148,9 +153,7 @@ int regions_update(struct g1p_req *r) {
   PQclear(res);
   res = NULL;
   if (req_if_match(r, version) || check_core_partner(r, &tx, body) || problem_has_errors(&r->problem)) goto done;
-  if (json_object_size(body) == 0) {
-    res = db_exec(&tx, &r->problem, "SELECT region_json(g), g.version FROM regions g WHERE g.code = $1", 1, key);
-  } else {
+  if (json_object_size(body) > 0) {
     char *doc = json_dumps(body, JSON_COMPACT);
     const char *params[] = {code, doc};
     /* The validated merge patch goes in as one parameter; each column keeps
@@ -161,10 +164,13 @@ int regions_update(struct g1p_req *r) {
                   " province = CASE WHEN $2::jsonb ? 'province' THEN $2::jsonb->>'province' ELSE province END,"
                   " core_partner = CASE WHEN $2::jsonb ? 'core_partner' THEN ($2::jsonb->>'core_partner')::uuid ELSE core_partner END,"
                   " annual_family_target = CASE WHEN $2::jsonb ? 'annual_family_target' THEN ($2::jsonb->>'annual_family_target')::int ELSE annual_family_target END "
-                  "WHERE code = $1 RETURNING region_json(regions), version",
+                  "WHERE code = $1",
                   2, params);
     free(doc);
+    if (!res) goto done;
+    PQclear(res);
   }
+  res = db_exec(&tx, &r->problem, REGION_BY_CODE, 1, key);
   if (!res || db_commit(&tx, &r->problem)) goto done;
   rc = query_answer_one(r, res, 200, "region");
 done:

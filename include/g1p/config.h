@@ -2,6 +2,7 @@
  * immutable struct that every module receives (never re-read later). */
 #ifndef G1P_CONFIG_H
 #define G1P_CONFIG_H
+#include <stdbool.h>
 #include <stddef.h>
 
 struct g1p_config {
@@ -12,11 +13,12 @@ struct g1p_config {
   char *jwt_public_keys_dir;/* JWT_PUBLIC_KEYS_DIR: <kid>.pem files, optional */
   char *jwt_issuer;         /* JWT_ISSUER, optional: iss must equal it */
   char *jwt_audience;       /* JWT_AUDIENCE, optional: aud must contain it */
-  unsigned int pool_size;   /* DB_POOL_SIZE, default 16 */
+  unsigned int pool_size;   /* DB_POOL_SIZE, default 2 per core (at least 4) */
   size_t max_body_bytes;    /* MAX_BODY_BYTES, default 1 MiB */
   unsigned int log_level;   /* LOG_LEVEL: error|warning|info|debug, as yder level */
   unsigned int request_timeout_s; /* HTTP_TIMEOUT_SECONDS: idle connection timeout, default 30 */
   unsigned int db_timeout_ms;     /* DB_STATEMENT_TIMEOUT_MS, default 5000 */
+  bool db_prepare;                /* DB_PREPARED_STATEMENTS: on (default) | off for PgBouncer transaction mode */
 };
 
 /* Fills cfg from the environment. On a bad value returns -1 and writes one

@@ -10,16 +10,20 @@
 
 struct db_pool;
 
-struct db_pool *db_pool_new(const char *database_url, unsigned int size, unsigned int statement_timeout_ms);
+/* prepare: use named prepared statements (off behind PgBouncer in
+ * transaction mode, where a session's statements do not survive). */
+struct db_pool *db_pool_new(const char *database_url, unsigned int size, unsigned int statement_timeout_ms, bool prepare);
 void db_pool_free(struct db_pool *pool);
 
 /* One unit of work on one pooled connection. Reads that are one statement
  * run without BEGIN (a single statement is its own transaction); writes call
  * db_begin first. db_end always releases: it rolls back what was not
  * committed. */
+struct db_conn;
+
 struct db_tx {
   struct db_pool *pool;
-  PGconn *conn;
+  struct db_conn *conn;
   bool in_tx;
   bool broken;   /* connection must be reset before reuse */
 };
@@ -29,7 +33,8 @@ int db_begin(struct db_tx *tx, struct g1p_problem *p);
 int db_commit(struct db_tx *tx, struct g1p_problem *p);
 void db_end(struct db_tx *tx);
 
-/* Runs one parameterised statement. Returns the result (PGRES_TUPLES_OK or
+/* Runs one parameterised statement. sql must be a string literal (static
+ * storage): its address names the prepared statement. Returns the result (PGRES_TUPLES_OK or
  * PGRES_COMMAND_OK) or NULL with the problem set from the SQLSTATE. */
 PGresult *db_exec(struct db_tx *tx, struct g1p_problem *p, const char *sql, int nparams,
                   const char *const *params);

@@ -56,6 +56,9 @@ int layer_auth(const struct _u_request *req, struct _u_response *resp, void *app
 int layer_dispatch(const struct _u_request *req, struct _u_response *resp, void *route);
 int layer_catch_all(const struct _u_request *req, struct _u_response *resp, void *app);
 
+/* Requests currently being handled (for the graceful stop). */
+int http_in_flight(void);
+
 /* Request helpers. */
 const char *req_query(const struct g1p_req *r, const char *name);
 const char *req_header(const struct g1p_req *r, const char *name);

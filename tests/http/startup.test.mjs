@@ -21,6 +21,8 @@ test('bad configuration stops start-up with one clear line and exit code 2', () 
     [{ DATABASE_URL: db, JWT_HS256_SECRET: SECRET, PORT: '70000' }, /PORT must be a whole number from 1 to 65535/],
     [{ DATABASE_URL: db, JWT_HS256_SECRET: SECRET, DB_POOL_SIZE: 'many' }, /DB_POOL_SIZE/],
     [{ DATABASE_URL: db, JWT_HS256_SECRET: SECRET, LOG_LEVEL: 'chatty' }, /LOG_LEVEL/],
+    [{ DATABASE_URL: db, JWT_HS256_SECRET: SECRET, DB_PREPARED_STATEMENTS: 'maybe' }, /DB_PREPARED_STATEMENTS must be on or off/],
+    [{ DATABASE_URL: db, JWT_HS256_SECRET: SECRET, MAX_BODY_BYTES: '10' }, /MAX_BODY_BYTES/],
     [{ JWT_HS256_SECRET: SECRET }, /DATABASE_URL is not set/],
     [{ DATABASE_URL: db }, /set JWT_HS256_SECRET or JWT_PUBLIC_KEYS_DIR/],
   ];
@@ -94,4 +96,18 @@ test('SIGTERM drains: a request in flight still gets its answer, then exit 0', a
   const code = await new Promise((resolve) => s.proc.on('exit', resolve));
   assert.equal(code, 0, s.output());
   assert.match(s.output(), /stopped/);
+});
+
+test('with DB_PREPARED_STATEMENTS=off (PgBouncer transaction mode) reads and writes still work', async () => {
+  const db = freshDb('unprepared');
+  const s = await startServer({ db, env: { DB_PREPARED_STATEMENTS: 'off' } });
+  try {
+    assert.equal((await api(s, 'GET', '/v1/regions/gent')).status, 200);
+    const created = await api(s, 'POST', '/v1/organisations', { body: { name: 'Unprepared', sector: 'caw', regions: ['gent'] } });
+    assert.equal(created.status, 201);
+    assert.equal((await api(s, 'GET', `/v1/organisations/${created.body.id}`)).body.name, 'Unprepared');
+    assert.equal(Number(psql(db, "SELECT count(*) FROM pg_prepared_statements")), 0);
+  } finally {
+    await s.stop();
+  }
 });

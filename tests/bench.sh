@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Benchmark (not part of the test suite): wrk against the real server on
+# loopback, token verified on every request, and pgbench -S on the same
+# PostgreSQL in the same run as the reference for one database round trip.
+# Bounded: each run lasts BENCH_SECONDS (default 10). Prints a Markdown table.
+#   bash tests/bench.sh
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../docker/local-env.sh"
+cd "$G1P_ROOT"
+SECONDS_PER_RUN=${BENCH_SECONDS:-10}
+CONNECTIONS=${BENCH_CONNECTIONS:-32}
+
+g1p_install_packages
+g1p_build build
+
+PGDIR=$(mktemp -d /tmp/g1p-bench-pg.XXXXXX)
+SERVER=
+cleanup() { [[ -n $SERVER ]] && kill -TERM "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null; g1p_pg_stop "$PGDIR"; rm -rf "$PGDIR"; }
+trap cleanup EXIT
+g1p_pg_start "$PGDIR"
+psql -X -q -d postgres -c 'CREATE DATABASE g1p' -c 'CREATE DATABASE pgbench'
+pgbench -q -i -s 10 pgbench >/dev/null 2>&1
+
+SECRET=bench-secret-that-is-long-enough-0123456789
+PORT=$(g1p_free_port)
+DATABASE_URL=$(g1p_db_url g1p) JWT_HS256_SECRET=$SECRET PORT=$PORT LOG_LEVEL=${BENCH_LOG_LEVEL:-info} \
+  ./build/g1p-api >"$PGDIR/server.log" 2>&1 &
+SERVER=$!
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.1; done
+
+TOKEN=$(SECRET=$SECRET node -e '
+  const c = require("crypto"); const b = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
+  const i = b({alg: "HS256", typ: "JWT"}) + "." + b({sub: "bench", exp: Math.floor(Date.now() / 1000) + 3600, regions: ["*"],
+    scope: "referrals:read referrals:write plans:read plans:write metrics:read admin"});
+  console.log(i + "." + c.createHmac("sha256", process.env.SECRET).update(i).digest("base64url"));')
+ORG=$(curl -fs -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+  -d '{"name":"Bench CAW","sector":"caw","regions":["gent","meetjesland"]}' "http://127.0.0.1:$PORT/v1/organisations" |
+  node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).id))')
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$SERVER/stat"; }
+HZ=$(getconf CLK_TCK)
+
+# run_wrk NAME PATH: one line of the table.
+run_wrk() {
+  local name=$1 path=$2 out before after
+  before=$(cpu_ticks)
+  out=$(wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT$path")
+  after=$(cpu_ticks)
+  local rps p50 p99 reqs non2xx
+  rps=$(awk '/Requests\/sec/ {printf "%d", $2}' <<<"$out")
+  reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+  p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
+  p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+  non2xx=$(awk '/Non-2xx/ {print $4}' <<<"$out")
+  local cpu_us=$(( (after - before) * 1000000 / HZ / (reqs > 0 ? reqs : 1) ))
+  printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$name" "$rps" "$(awk -v a="$rps" -v b="$PGBENCH_TPS" 'BEGIN {printf "%.0f%%", 100*a/b}')" "$p50" "$p99" "$cpu_us" "${non2xx:-0}"
+}
+
+PGBENCH_TPS=$(pgbench -n -S -c16 -j2 -T"$SECONDS_PER_RUN" pgbench 2>/dev/null | awk '/^tps/ {printf "%d", $3}')
+echo
+echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "wrk -t2 -c$CONNECTIONS -d${SECONDS_PER_RUN}s; pgbench -S -c16 -j2 -T$SECONDS_PER_RUN: $PGBENCH_TPS tps"
+echo
+echo "| Endpoint | req/s | of pgbench -S | p50 | p99 | server CPU µs/req | non-2xx |"
+echo "|---|---|---|---|---|---|---|"
+run_wrk 'GET /v1/regions/{code}' /v1/regions/gent
+run_wrk 'GET /v1/organisations/{id}' "/v1/organisations/$ORG"
+echo
+echo "Server RSS after the run: $(awk '/VmRSS/ {print $2, $3}' /proc/$SERVER/status)"
