@@ -3,10 +3,14 @@
  *   action                  scopes that allow it
  *   reference read          any token that is not a family token
  *   reference write         admin
+ *   referrals read          referrals:read or referrals:write (deadlines too)
+ *   referrals write         referrals:write
  *
  * Scoping: a token sees the regions listed in its `regions` claim (or all
  * with ["*"]); reference data (regions, organisations) is managed by admins
- * for all regions. A family token (scope plan:family) only reaches its own
+ * for all regions. Referrals are scoped by region for everyone (admin
+ * included) and, for a token with `org`, to the referrals its organisation
+ * made (as referrer or as the pushing system). A family token (scope plan:family) only reaches its own
  * family's plan endpoints. */
 #include "g1p/access.h"
 
@@ -19,6 +23,8 @@ struct rule {
 static const struct rule RULES[] = {
   {ACCESS_REFERENCE_READ, 0, "any staff scope"},
   {ACCESS_REFERENCE_WRITE, SCOPE_ADMIN, "admin"},
+  {ACCESS_REFERRALS_READ, SCOPE_REFERRALS_READ | SCOPE_REFERRALS_WRITE, "referrals:read"},
+  {ACCESS_REFERRALS_WRITE, SCOPE_REFERRALS_WRITE, "referrals:write"},
 };
 
 static bool is_family_token(const struct g1p_principal *p) { return (p->scopes & SCOPE_PLAN_FAMILY) != 0; }
@@ -39,3 +45,10 @@ const char *access_region_filter(const struct g1p_req *r) {
   if (r->who.all_regions || principal_has_scope(&r->who, SCOPE_ADMIN)) return NULL;
   return r->who.regions_pg;
 }
+
+struct access_scope access_scope(const struct g1p_req *r) {
+  struct access_scope s = {r->who.all_regions ? NULL : r->who.regions_pg, r->who.org[0] ? r->who.org : NULL};
+  return s;
+}
+
+bool access_in_regions(const struct g1p_req *r, const char *code) { return principal_sees_region(&r->who, code); }

@@ -61,7 +61,7 @@ void problem_clear(struct g1p_problem *p) {
   memset(p, 0, sizeof *p);
 }
 
-void problem_send(struct _u_response *resp, const struct g1p_problem *p) {
+json_t *problem_to_json(const struct g1p_problem *p) {
   const struct kind_info *k = &KINDS[p->kind];
   char type[64];
   snprintf(type, sizeof type, "urn:1g1p:problem:%s", k->slug);
@@ -69,6 +69,12 @@ void problem_send(struct _u_response *resp, const struct g1p_problem *p) {
                            "detail", p->detail[0] ? p->detail : k->title);
   if (p->errors) json_object_set(body, "errors", p->errors);
   if (p->extra) json_object_update_missing(body, p->extra);
+  return body;
+}
+
+void problem_send(struct _u_response *resp, const struct g1p_problem *p) {
+  const struct kind_info *k = &KINDS[p->kind];
+  json_t *body = problem_to_json(p);
   char *text = json_dumps(body, JSON_COMPACT);
   ulfius_set_string_body_response(resp, (unsigned int)k->status, text ? text : "{}");
   u_map_put(resp->map_header, "Content-Type", "application/problem+json");

@@ -20,6 +20,19 @@ static const struct route ROUTES[] = {
   {"GET", "/v1/organisations/:id", organisations_get},
   {"PATCH", "/v1/organisations/:id", organisations_update},
   {"DELETE", "/v1/organisations/:id", organisations_delete},
+
+  {"GET", "/v1/referrals", referrals_list},
+  {"POST", "/v1/referrals", referrals_create},
+  {"POST", "/v1/referrals:batch", referrals_batch},
+  {"GET", "/v1/referrals/:id", referrals_get},
+  {"PATCH", "/v1/referrals/:id", referrals_update},
+  {"POST", "/v1/referrals/:id/first-contact", referrals_first_contact},
+  {"GET", "/v1/referrals/:id/deadline-pauses", pauses_list},
+  {"POST", "/v1/referrals/:id/deadline-pauses", pauses_create},
+  {"GET", "/v1/referrals/:id/deadline-pauses/:pause_id", pauses_get},
+  {"PATCH", "/v1/referrals/:id/deadline-pauses/:pause_id", pauses_update},
+
+  {"GET", "/v1/deadlines", deadlines_list},
 };
 #define NROUTES (sizeof ROUTES / sizeof ROUTES[0])
 

@@ -131,7 +131,7 @@ static void check_region_codes(const json_t *v, const struct field_rule *r, cons
   size_t n = json_array_size(v);
   if ((long long)n < r->min || (long long)n > r->max) { problem_add_error(p, ptr, "must hold %lld to %lld region codes", r->min, r->max); return; }
   for (size_t i = 0; i < n; i++) {
-    char item[160];
+    char item[300];
     snprintf(item, sizeof item, "%s/%zu", ptr, i);
     const char *code = json_string_value(json_array_get(v, i));
     if (!code || !validate_region_code(code)) { problem_add_error(p, item, "must be a region code"); continue; }
@@ -143,38 +143,75 @@ static void check_region_codes(const json_t *v, const struct field_rule *r, cons
   }
 }
 
-int validate_object(const json_t *body, const struct field_rule *rules, bool patch, struct g1p_problem *p) {
+static void check_value(const json_t *v, const struct field_rule *r, bool patch, const char *ptr, struct g1p_problem *p);
+
+static void check_array(const json_t *v, const struct field_rule *r, const char *ptr, struct g1p_problem *p) {
+  if (!json_is_array(v)) { problem_add_error(p, ptr, "must be an array"); return; }
+  size_t n = json_array_size(v);
+  if ((long long)n < r->min || (long long)n > r->max) { problem_add_error(p, ptr, "must hold %lld to %lld items", r->min, r->max); return; }
+  for (size_t i = 0; i < n; i++) {
+    char item[300];
+    snprintf(item, sizeof item, "%s/%zu", ptr, i);
+    const json_t *e = json_array_get(v, i);
+    if (r->type == FT_OBJECT_ARRAY) {
+      validate_object_at(e, r->fields, false, item, p);
+    } else {
+      static const struct field_rule line = {.name = "", .type = FT_STRING, .min = 1, .max = 2000};
+      check_string(e, &line, item, p);
+    }
+  }
+}
+
+static void check_value(const json_t *v, const struct field_rule *r, bool patch, const char *ptr, struct g1p_problem *p) {
+  size_t before = p->errors ? json_array_size(p->errors) : 0;
+  switch (r->type) {
+  case FT_INT:
+    if (!json_is_integer(v)) problem_add_error(p, ptr, "must be an integer");
+    else if (json_integer_value(v) < r->min || json_integer_value(v) > r->max)
+      problem_add_error(p, ptr, "must be from %lld to %lld", r->min, r->max);
+    break;
+  case FT_REGION_CODES: check_region_codes(v, r, ptr, p); break;
+  case FT_OBJECT: validate_object_at(v, r->fields, patch, ptr, p); break;
+  case FT_OBJECT_ARRAY:
+  case FT_STRING_ARRAY: check_array(v, r, ptr, p); break;
+  default: check_string(v, r, ptr, p); break;
+  }
+  size_t after = p->errors ? json_array_size(p->errors) : 0;
+  if (after == before && r->check) {
+    const char *msg = r->check(v);
+    if (msg) problem_add_error(p, ptr, "%s", msg);
+  }
+}
+
+int validate_object_at(const json_t *body, const struct field_rule *rules, bool patch, const char *prefix,
+                       struct g1p_problem *p) {
   size_t before = p->errors ? json_array_size(p->errors) : 0;
   if (!json_is_object(body)) {
-    problem_add_error(p, "", "must be a JSON object");
+    problem_add_error(p, prefix, "must be a JSON object");
     return 1;
   }
   const char *key;
   const json_t *v;
-  char ptr[128];
+  char ptr[256];
   json_object_foreach((json_t *)body, key, v) {
-    pointer(ptr, sizeof ptr, "", key);
+    pointer(ptr, sizeof ptr, prefix, key);
     const struct field_rule *r = find_rule(rules, key);
     if (!r) { problem_add_error(p, ptr, "is not a known field"); continue; }
     if (json_is_null(v)) {
       if (!(r->flags & F_NULLABLE)) problem_add_error(p, ptr, "must not be null");
       continue;
     }
-    if (r->type == FT_INT) {
-      if (!json_is_integer(v)) problem_add_error(p, ptr, "must be an integer");
-      else if (json_integer_value(v) < r->min || json_integer_value(v) > r->max)
-        problem_add_error(p, ptr, "must be from %lld to %lld", r->min, r->max);
-    } else if (r->type == FT_REGION_CODES) {
-      check_region_codes(v, r, ptr, p);
-    } else {
-      check_string(v, r, ptr, p);
-    }
+    check_value(v, r, patch, ptr, p);
   }
   if (!patch)
     for (const struct field_rule *r = rules; r->name; r++)
       if ((r->flags & F_REQUIRED) && !json_object_get(body, r->name)) {
-        pointer(ptr, sizeof ptr, "", r->name);
+        pointer(ptr, sizeof ptr, prefix, r->name);
         problem_add_error(p, ptr, "is required");
       }
   return (int)((p->errors ? json_array_size(p->errors) : 0) - before);
+}
+
+int validate_object(const json_t *body, const struct field_rule *rules, bool patch, struct g1p_problem *p) {
+  return validate_object_at(body, rules, patch, "", p);
 }

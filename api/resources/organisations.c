@@ -12,12 +12,12 @@
 static const char *const SECTORS[] = {"caw", "kind_en_gezin", "cgg", "vaph", "jeugdhulp", "clb", "ocmw", "onderwijs", "other", NULL};
 
 static const struct field_rule ORG_FIELDS[] = {
-  {"name", FT_STRING, F_REQUIRED, 1, 200, NULL},
-  {"sector", FT_ENUM, F_REQUIRED, 0, 0, SECTORS},
-  {"kbo_number", FT_KBO, F_NULLABLE, 0, 0, NULL},
-  {"regions", FT_REGION_CODES, 0, 0, 64, NULL},
-  {"email", FT_EMAIL, F_NULLABLE, 0, 0, NULL},
-  {NULL, 0, 0, 0, 0, NULL},
+  {.name = "name", .type = FT_STRING, .flags = F_REQUIRED, .min = 1, .max = 200},
+  {.name = "sector", .type = FT_ENUM, .flags = F_REQUIRED, .values = SECTORS},
+  {.name = "kbo_number", .type = FT_KBO, .flags = F_NULLABLE},
+  {.name = "regions", .type = FT_REGION_CODES, .min = 0, .max = 64},
+  {.name = "email", .type = FT_EMAIL, .flags = F_NULLABLE},
+  {.name = NULL},
 };
 
 static const char ORG_BY_ID[] = "SELECT doc, version FROM organisation_docs WHERE id = $1";

@@ -15,21 +15,21 @@ static const char *const PROVINCES[] = {"Antwerpen", "Limburg", "Oost-Vlaanderen
 static const char REGION_BY_CODE[] = "SELECT doc, version FROM region_docs WHERE code = $1";
 
 static const struct field_rule REGION_FIELDS[] = {
-  {"code", FT_REGION_CODE, F_REQUIRED, 0, 0, NULL},
-  {"name", FT_STRING, F_REQUIRED, 1, 200, NULL},
-  {"province", FT_ENUM, F_REQUIRED, 0, 0, PROVINCES},
-  {"core_partner", FT_UUID, F_NULLABLE, 0, 0, NULL},
-  {"annual_family_target", FT_INT, 0, 0, 100000, NULL},
-  {NULL, 0, 0, 0, 0, NULL},
+  {.name = "code", .type = FT_REGION_CODE, .flags = F_REQUIRED},
+  {.name = "name", .type = FT_STRING, .flags = F_REQUIRED, .min = 1, .max = 200},
+  {.name = "province", .type = FT_ENUM, .flags = F_REQUIRED, .values = PROVINCES},
+  {.name = "core_partner", .type = FT_UUID, .flags = F_NULLABLE},
+  {.name = "annual_family_target", .type = FT_INT, .min = 0, .max = 100000},
+  {.name = NULL},
 };
 
 /* The same minus code: a region's code never changes (it is its identity). */
 static const struct field_rule REGION_PATCH_FIELDS[] = {
-  {"name", FT_STRING, 0, 1, 200, NULL},
-  {"province", FT_ENUM, 0, 0, 0, PROVINCES},
-  {"core_partner", FT_UUID, F_NULLABLE, 0, 0, NULL},
-  {"annual_family_target", FT_INT, 0, 0, 100000, NULL},
-  {NULL, 0, 0, 0, 0, NULL},
+  {.name = "name", .type = FT_STRING, .min = 1, .max = 200},
+  {.name = "province", .type = FT_ENUM, .values = PROVINCES},
+  {.name = "core_partner", .type = FT_UUID, .flags = F_NULLABLE},
+  {.name = "annual_family_target", .type = FT_INT, .min = 0, .max = 100000},
+  {.name = NULL},
 };
 
 int regions_check_exist(struct g1p_req *r, struct db_tx *tx, json_t *codes, const char *pointer) {

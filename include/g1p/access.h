@@ -9,7 +9,20 @@
 enum access_action {
   ACCESS_REFERENCE_READ,   /* regions, organisations: any staff token */
   ACCESS_REFERENCE_WRITE,  /* create/update/delete reference data: admin */
+  ACCESS_REFERRALS_READ,   /* referrals, deadlines: referrals:read or referrals:write */
+  ACCESS_REFERRALS_WRITE,  /* push, lifecycle, first contact, pauses: referrals:write */
 };
+
+/* What a token may see of region-scoped data, as SQL parameters:
+ * regions is a text[] literal or NULL (all regions); org is a UUID or NULL
+ * (no organisation restriction). */
+struct access_scope {
+  const char *regions;
+  const char *org;
+};
+struct access_scope access_scope(const struct g1p_req *r);
+/* Whether the token's regions include code (no admin exception). */
+bool access_in_regions(const struct g1p_req *r, const char *code);
 
 /* 0 when the principal may do action at all; -1 with a 403 problem. */
 int access_require(struct g1p_req *r, enum access_action action);

@@ -40,6 +40,8 @@ int problem_has_errors(const struct g1p_problem *p);
 void problem_clear(struct g1p_problem *p);
 int problem_status(enum problem_kind kind);
 
+/* The problem as its JSON body (new reference). */
+json_t *problem_to_json(const struct g1p_problem *p);
 /* Writes the problem as the response body with its status and headers. */
 void problem_send(struct _u_response *resp, const struct g1p_problem *p);
 

@@ -24,6 +24,21 @@ int organisations_delete(struct g1p_req *r);
 
 
 
+/* api/resources/referrals.c */
+int referrals_list(struct g1p_req *r);
+int referrals_get(struct g1p_req *r);
+int referrals_create(struct g1p_req *r);
+int referrals_batch(struct g1p_req *r);
+int referrals_update(struct g1p_req *r);
+int referrals_first_contact(struct g1p_req *r);
+
+/* api/resources/deadlines.c */
+int deadlines_list(struct g1p_req *r);
+int pauses_list(struct g1p_req *r);
+int pauses_get(struct g1p_req *r);
+int pauses_create(struct g1p_req *r);
+int pauses_update(struct g1p_req *r);
+
 /* Shared look-ups (api/resources/regions.c): adds a 422 error at
  * "<pointer>/<i>" for each code in the JSON array codes that names no
  * region. Returns -1 when the query failed (problem set), else 0. */

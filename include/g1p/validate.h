@@ -30,6 +30,9 @@ enum field_type {
   FT_KBO,
   FT_REGION_CODE,
   FT_REGION_CODES,  /* array of region codes, [min, max] items, no duplicates */
+  FT_OBJECT,        /* nested object checked against fields */
+  FT_OBJECT_ARRAY,  /* array of [min, max] objects, each checked against fields */
+  FT_STRING_ARRAY,  /* array of [0, max] one-line strings of 1..2000 characters */
 };
 
 enum { F_REQUIRED = 1, F_NULLABLE = 2 };
@@ -40,11 +43,17 @@ struct field_rule {
   unsigned int flags;
   long long min, max;
   const char *const *values; /* FT_ENUM: NULL-terminated */
+  const struct field_rule *fields; /* FT_OBJECT, FT_OBJECT_ARRAY: rules of the members */
+  /* Optional extra check once the type is right: returns a message, or NULL. */
+  const char *(*check)(const json_t *value);
 };
 
 /* Checks body (must be an object) against rules: unknown fields, types,
  * bounds; in patch mode required fields may be absent. Adds one entry per bad
  * field to p and returns how many it added. */
 int validate_object(const json_t *body, const struct field_rule *rules, bool patch, struct g1p_problem *p);
+/* The same for a nested object at JSON pointer prefix (e.g. "/family"). */
+int validate_object_at(const json_t *body, const struct field_rule *rules, bool patch, const char *prefix,
+                       struct g1p_problem *p);
 
 #endif

@@ -57,11 +57,11 @@ static void test_ids(void) {
 
 static const char *const COLOURS[] = {"red", "green", NULL};
 static const struct field_rule RULES[] = {
-  {"name", FT_STRING, F_REQUIRED, 1, 5, NULL},
-  {"colour", FT_ENUM, 0, 0, 0, COLOURS},
-  {"count", FT_INT, F_NULLABLE, 0, 10, NULL},
-  {"on", FT_DATE, 0, 0, 0, NULL},
-  {NULL, 0, 0, 0, 0, NULL},
+  {.name = "name", .type = FT_STRING, .flags = F_REQUIRED, .min = 1, .max = 5},
+  {.name = "colour", .type = FT_ENUM, .values = COLOURS},
+  {.name = "count", .type = FT_INT, .flags = F_NULLABLE, .min = 0, .max = 10},
+  {.name = "on", .type = FT_DATE},
+  {.name = NULL},
 };
 
 static int errors_for(const char *json, bool patch, struct g1p_problem *p) {
