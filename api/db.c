@@ -198,9 +198,9 @@ static void map_error(struct db_tx *tx, const PGresult *res, struct g1p_problem 
 
 /* Runs sql as a named prepared statement, preparing it on first use on this
  * connection; or unprepared when the pool was told not to prepare. */
-static PGresult *run(struct db_tx *tx, const char *sql, int nparams, const char *const *params) {
+static PGresult *run(struct db_tx *tx, const char *sql, int nparams, const char *const *params, bool prepare) {
   struct db_conn *c = tx->conn;
-  int id = tx->pool->prepare ? statement_id(sql) : -1;
+  int id = prepare && tx->pool->prepare ? statement_id(sql) : -1;
   if (id < 0) return PQexecParams(c->pg, sql, nparams, NULL, params, NULL, NULL, 0);
   char name[16];
   snprintf(name, sizeof name, "g1p_%d", id);
@@ -213,10 +213,10 @@ static PGresult *run(struct db_tx *tx, const char *sql, int nparams, const char 
   return PQexecPrepared(c->pg, name, nparams, params, NULL, NULL, 0);
 }
 
-PGresult *db_exec(struct db_tx *tx, struct g1p_problem *p, const char *sql, int nparams,
-                  const char *const *params) {
+static PGresult *exec(struct db_tx *tx, struct g1p_problem *p, const char *sql, int nparams,
+                      const char *const *params, bool prepare) {
   for (int attempt = 0;; attempt++) {
-    PGresult *res = run(tx, sql, nparams, params);
+    PGresult *res = run(tx, sql, nparams, params, prepare);
     ExecStatusType st = PQresultStatus(res);
     if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) return res;
     /* After a PostgreSQL restart the first statement on an old connection
@@ -233,6 +233,16 @@ PGresult *db_exec(struct db_tx *tx, struct g1p_problem *p, const char *sql, int 
     PQclear(res);
     return NULL;
   }
+}
+
+PGresult *db_exec(struct db_tx *tx, struct g1p_problem *p, const char *sql, int nparams,
+                  const char *const *params) {
+  return exec(tx, p, sql, nparams, params, true);
+}
+
+PGresult *db_exec_custom(struct db_tx *tx, struct g1p_problem *p, const char *sql, int nparams,
+                         const char *const *params) {
+  return exec(tx, p, sql, nparams, params, false);
 }
 
 int db_begin(struct db_tx *tx, struct g1p_problem *p) {

@@ -30,7 +30,7 @@ int query_read_page(struct g1p_req *r, const char *sql, int n, const char *const
   char *body = NULL, *cursor = NULL;
   PGresult *res = NULL;
   if (db_acquire(r->app->db, &tx, &r->problem)) goto done;
-  res = db_exec(&tx, &r->problem, sql, n, params);
+  res = db_exec_custom(&tx, &r->problem, sql, n, params);
   if (!res) goto done;
   int rows = PQntuples(res);
   int shown = rows > limit ? limit : rows;

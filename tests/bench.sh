@@ -40,11 +40,12 @@ ORG=$(curl -fs -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/j
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$SERVER/stat"; }
 HZ=$(getconf CLK_TCK)
 
-# run_wrk NAME PATH: one line of the table.
+# run_wrk NAME PATH [wrk args]: one line of the table.
 run_wrk() {
   local name=$1 path=$2 out before after
+  shift 2
   before=$(cpu_ticks)
-  out=$(wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT$path")
+  out=$(wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency -H "Authorization: Bearer $TOKEN" "$@" "http://127.0.0.1:$PORT$path")
   after=$(cpu_ticks)
   local rps p50 p99 reqs non2xx
   rps=$(awk '/Requests\/sec/ {printf "%d", $2}' <<<"$out")
@@ -56,6 +57,10 @@ run_wrk() {
   printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$name" "$rps" "$(awk -v a="$rps" -v b="$PGBENCH_TPS" 'BEGIN {printf "%.0f%%", 100*a/b}')" "$p50" "$p99" "$cpu_us" "${non2xx:-0}"
 }
 
+# 100,000 referrals in one region over ten years (about 2% overdue), for the
+# deadlines list at realistic size.
+psql -X -q -d g1p -v n=100000 -v regions=1 -v years=10 -f tests/data/generate.sql
+
 PGBENCH_TPS=$(pgbench -n -S -c16 -j2 -T"$SECONDS_PER_RUN" pgbench 2>/dev/null | awk '/^tps/ {printf "%d", $3}')
 echo
 echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
@@ -65,5 +70,7 @@ echo "| Endpoint | req/s | of pgbench -S | p50 | p99 | server CPU µs/req | non-
 echo "|---|---|---|---|---|---|---|"
 run_wrk 'GET /v1/regions/{code}' /v1/regions/gent
 run_wrk 'GET /v1/organisations/{id}' "/v1/organisations/$ORG"
+run_wrk 'GET /v1/deadlines?state=overdue (100k referrals)' '/v1/deadlines?state=overdue&region=gent'
+run_wrk 'POST /v1/referrals (new each time)' /v1/referrals -s tests/bench-post-referral.lua
 echo
 echo "Server RSS after the run: $(awk '/VmRSS/ {print $2, $3}' /proc/$SERVER/status)"

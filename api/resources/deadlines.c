@@ -252,11 +252,13 @@ int pauses_list(struct g1p_req *r) {
   if (!validate_uuid(id)) return problem_set(&r->problem, PROBLEM_NOT_FOUND, "No referral with that id is visible to you.");
   struct access_scope s = access_scope(r);
   const char *params[] = {s.regions, s.org, id};
-  /* A referral has a handful of pauses: one page holds them all. */
-  return query_read_page(r,
-                         "SELECT d.doc, d.id FROM deadline_pause_docs d JOIN referrals r ON r.id = d.referral_id"
-                         " WHERE r.id = $3 AND " SCOPED(1, 2) " ORDER BY d.from_on",
-                         3, params, 1000);
+  /* A referral has a handful of pauses: one page holds them all. The ETag
+   * is the referral's version, which every pause change bumps. */
+  return query_read_one(r,
+                        "SELECT json_build_object('items', coalesce((SELECT json_agg(d.doc ORDER BY d.from_on)"
+                        "   FROM deadline_pause_docs d WHERE d.referral_id = r.id), '[]'::json), 'next_cursor', NULL), r.version"
+                        " FROM referrals r WHERE r.id = $3 AND " SCOPED(1, 2),
+                        3, params, "referral");
 }
 
 int pauses_get(struct g1p_req *r) {

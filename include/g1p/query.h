@@ -13,7 +13,8 @@ int query_answer_one(struct g1p_req *r, PGresult *res, int status, const char *w
  * one transaction) and answers with query_answer_one. */
 int query_read_one(struct g1p_req *r, const char *sql, int n, const char *const *params, const char *what);
 
-/* Runs sql (rows of (json, cursor_text), at most limit + 1) and answers
+/* Runs sql (rows of (json, cursor_text), at most limit + 1; planned for the
+ * actual filter values, see db_exec_custom) and answers
  * {"items": [...], "next_cursor": ...}. */
 int query_read_page(struct g1p_req *r, const char *sql, int n, const char *const *params, int limit);
 

@@ -20,7 +20,7 @@ test('openapi.yaml passes redocly lint', () => {
 test('every route in api/routes.c is documented, and nothing else', () => {
   const src = fs.readFileSync(path.join(ROOT, 'api/routes.c'), 'utf8');
   const routes = [...src.matchAll(/\{"(GET|POST|PUT|PATCH|DELETE)", "([^"]+)", \w+\}/g)]
-    .map(([, m, p]) => `${m} ${p.replace(/:(\w+)/g, '{$1}')}`).sort();
+    .map(([, m, p]) => `${m} ${p.replace(/\/:(\w+)/g, '/{$1}')}`).sort();
   const documented = [];
   for (const [p, ops] of Object.entries(spec.paths)) {
     for (const m of Object.keys(ops)) if (['get', 'post', 'put', 'patch', 'delete'].includes(m)) documented.push(`${m.toUpperCase()} ${p}`);
