@@ -95,7 +95,7 @@ export async function startServer(opts = {}) {
     if (Date.now() > deadline) { proc.kill('SIGKILL'); throw new Error(`server did not start:\n${output}`); }
   }
   return {
-    base, port, proc,
+    base, port, proc, exited,
     output: () => output,
     // Stops with SIGTERM and checks a clean exit (a sanitizer report exits non-zero).
     async stop() {

@@ -93,7 +93,7 @@ test('SIGTERM drains: a request in flight still gets its answer, then exit 0', a
   // Either it was accepted and answered, or the listener was already closed;
   // an accepted request is never cut off.
   assert.ok(res.status === 200 || res.status === 0, `status ${res.status}`);
-  const code = await new Promise((resolve) => s.proc.on('exit', resolve));
+  const { code } = await s.exited;
   assert.equal(code, 0, s.output());
   assert.match(s.output(), /stopped/);
 });
