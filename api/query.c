@@ -24,13 +24,10 @@ done:
   return rc;
 }
 
-int query_read_page(struct g1p_req *r, const char *sql, int n, const char *const *params, int limit) {
-  struct db_tx tx;
+int query_page_in(struct g1p_req *r, struct db_tx *tx, const char *sql, int n, const char *const *params, int limit) {
   int rc = -1;
   char *body = NULL, *cursor = NULL;
-  PGresult *res = NULL;
-  if (db_acquire(r->app->db, &tx, &r->problem)) goto done;
-  res = db_exec_custom(&tx, &r->problem, sql, n, params);
+  PGresult *res = db_exec_custom(tx, &r->problem, sql, n, params);
   if (!res) goto done;
   int rows = PQntuples(res);
   int shown = rows > limit ? limit : rows;
@@ -61,9 +58,16 @@ oom:
   problem_set(&r->problem, PROBLEM_INTERNAL, "The response could not be built.");
 done:
   PQclear(res);
-  db_end(&tx);
   free(body);
   free(cursor);
+  return rc;
+}
+
+int query_read_page(struct g1p_req *r, const char *sql, int n, const char *const *params, int limit) {
+  struct db_tx tx;
+  int rc = -1;
+  if (db_acquire(r->app->db, &tx, &r->problem) == 0) rc = query_page_in(r, &tx, sql, n, params, limit);
+  db_end(&tx);
   return rc;
 }
 

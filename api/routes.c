@@ -33,6 +33,18 @@ static const struct route ROUTES[] = {
   {"PATCH", "/v1/referrals/:id/deadline-pauses/:pause_id", pauses_update},
 
   {"GET", "/v1/deadlines", deadlines_list},
+
+  {"GET", "/v1/families", families_list},
+  {"POST", "/v1/families", families_create},
+  {"GET", "/v1/families/:id", families_get},
+  {"PATCH", "/v1/families/:id", families_update},
+  {"POST", "/v1/families/:id/referrals", families_attach_referral},
+  {"GET", "/v1/families/:id/plan", plans_get},
+  {"PUT", "/v1/families/:id/plan", plans_put},
+  {"PATCH", "/v1/families/:id/plan", plans_patch},
+  {"GET", "/v1/families/:id/plan/versions", plans_versions},
+  {"GET", "/v1/families/:id/plan/versions/:n", plans_version_get},
+  {"POST", "/v1/families/:id/plan/agreement", plans_agreement},
 };
 #define NROUTES (sizeof ROUTES / sizeof ROUTES[0])
 

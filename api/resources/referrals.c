@@ -120,7 +120,7 @@ int referral_lock(struct g1p_req *r, struct db_tx *tx, const char *id, struct re
   const char *params[] = {id, s.regions, s.org};
   PGresult *res = db_exec(tx, &r->problem,
                           "SELECT id, region, status, received_on, first_contact_on, first_contact_mode, open_pause_from, "
-                          "       closed_on, outcome, version FROM referrals WHERE id = $1 AND " SCOPED(2, 3) " FOR UPDATE",
+                          "       closed_on, outcome, version, family_id FROM referrals WHERE id = $1 AND " SCOPED(2, 3) " FOR UPDATE",
                           3, params);
   if (!res) return -1;
   if (PQntuples(res) == 0) {
@@ -137,6 +137,7 @@ int referral_lock(struct g1p_req *r, struct db_tx *tx, const char *id, struct re
   copy_field(out->closed_on, sizeof out->closed_on, res, 7);
   copy_field(out->outcome, sizeof out->outcome, res, 8);
   out->version = atoll(PQgetvalue(res, 0, 9));
+  copy_field(out->family_id, sizeof out->family_id, res, 10);
   PQclear(res);
   return 0;
 }

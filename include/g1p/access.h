@@ -11,6 +11,10 @@ enum access_action {
   ACCESS_REFERENCE_WRITE,  /* create/update/delete reference data: admin */
   ACCESS_REFERRALS_READ,   /* referrals, deadlines: referrals:read or referrals:write */
   ACCESS_REFERRALS_WRITE,  /* push, lifecycle, first contact, pauses: referrals:write */
+  ACCESS_FAMILIES_READ,    /* families: plans:read or plans:write */
+  ACCESS_FAMILIES_WRITE,   /* create/update families, write plans: plans:write */
+  ACCESS_PLAN_READ,        /* a plan and its versions: plans:read, plans:write, or the family's own token */
+  ACCESS_PLAN_AGREE,       /* record the family's agreement: the family's own token, or plans:write */
 };
 
 /* What a token may see of region-scoped data, as SQL parameters:
@@ -19,6 +23,7 @@ enum access_action {
 struct access_scope {
   const char *regions;
   const char *org;
+  const char *family;  /* a family token's one family, else NULL */
 };
 struct access_scope access_scope(const struct g1p_req *r);
 /* Whether the token's regions include code (no admin exception). */

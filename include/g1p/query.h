@@ -18,6 +18,9 @@ int query_read_one(struct g1p_req *r, const char *sql, int n, const char *const 
  * {"items": [...], "next_cursor": ...}. */
 int query_read_page(struct g1p_req *r, const char *sql, int n, const char *const *params, int limit);
 
+/* The same on a connection the caller holds (e.g. after a visibility check). */
+int query_page_in(struct g1p_req *r, struct db_tx *tx, const char *sql, int n, const char *const *params, int limit);
+
 /* Decodes ?cursor= into its text (NULL when absent). -1 with a 400 problem
  * when it is not one of ours. Caller frees *out. */
 int query_cursor(struct g1p_req *r, char **out);

@@ -17,6 +17,7 @@ struct referral_row {
   char open_pause_from[11];   /* "" when no open pause */
   char closed_on[11];
   char outcome[24];
+  char family_id[37];         /* "" when none */
   long long version;
 };
 

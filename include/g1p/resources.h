@@ -39,6 +39,21 @@ int pauses_get(struct g1p_req *r);
 int pauses_create(struct g1p_req *r);
 int pauses_update(struct g1p_req *r);
 
+/* api/resources/families.c */
+int families_list(struct g1p_req *r);
+int families_get(struct g1p_req *r);
+int families_create(struct g1p_req *r);
+int families_update(struct g1p_req *r);
+int families_attach_referral(struct g1p_req *r);
+
+/* api/resources/plans.c */
+int plans_get(struct g1p_req *r);
+int plans_put(struct g1p_req *r);
+int plans_patch(struct g1p_req *r);
+int plans_versions(struct g1p_req *r);
+int plans_version_get(struct g1p_req *r);
+int plans_agreement(struct g1p_req *r);
+
 /* Shared look-ups (api/resources/regions.c): adds a 422 error at
  * "<pointer>/<i>" for each code in the JSON array codes that names no
  * region. Returns -1 when the query failed (problem set), else 0. */
