@@ -37,6 +37,26 @@ ORG=$(curl -fs -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/j
   -d '{"name":"Bench CAW","sector":"caw","regions":["gent","meetjesland"]}' "http://127.0.0.1:$PORT/v1/organisations" |
   node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).id))')
 
+# 200 families with a plan each, for the plan read and write runs.
+BENCH_FAMILIES=$PGDIR/families.txt
+export BENCH_FAMILIES
+TOKEN=$TOKEN PORT=$PORT node -e '
+  const h = { authorization: `Bearer ${process.env.TOKEN}`, "content-type": "application/json" };
+  const base = `http://127.0.0.1:${process.env.PORT}/v1/families`;
+  (async () => {
+    const ids = [];
+    for (let i = 0; i < 200; i++) {
+      const f = await (await fetch(base, { method: "POST", headers: h, body: JSON.stringify({ region: "gent", label: `Gezin ${i}`,
+        coach: { sub: "coach", name: "Coach" } }) })).json();
+      const plan = { family_question: "Rust in huis", strengths: ["humor"], goals: [{ id: "g1", title: "Slapen", status: "open" }],
+        actions: [{ id: "a1", goal_id: "g1", description: "Avondritueel", owner: { kind: "family", name: "Mama" }, status: "planned" }],
+        participants: [{ role: "parent", name: "Mama" }] };
+      await fetch(`${base}/${f.id}/plan`, { method: "PUT", headers: { ...h, "if-none-match": "*" }, body: JSON.stringify(plan) });
+      ids.push(f.id);
+    }
+    console.log(ids.join("\n"));
+  })();' > "$BENCH_FAMILIES"
+
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$SERVER/stat"; }
 HZ=$(getconf CLK_TCK)
 
@@ -72,5 +92,7 @@ run_wrk 'GET /v1/regions/{code}' /v1/regions/gent
 run_wrk 'GET /v1/organisations/{id}' "/v1/organisations/$ORG"
 run_wrk 'GET /v1/deadlines?state=overdue (100k referrals)' '/v1/deadlines?state=overdue&region=gent'
 run_wrk 'POST /v1/referrals (new each time)' /v1/referrals -s tests/bench-post-referral.lua
+BENCH_PLAN_MODE=get run_wrk 'GET /v1/families/{id}/plan' /v1/families -s tests/bench-plans.lua
+BENCH_PLAN_MODE=patch run_wrk 'PATCH /v1/families/{id}/plan (If-Match)' /v1/families -s tests/bench-plans.lua
 echo
 echo "Server RSS after the run: $(awk '/VmRSS/ {print $2, $3}' /proc/$SERVER/status)"
