@@ -9,6 +9,7 @@
  *   families write          plans:write (families and plans)
  *   plan read               plans:read, plans:write, or plan:family (own family only)
  *   plan agree              plan:family (own family only) or plans:write
+ *   audit read              admin (a plan's own access log: as plan read)
  *
  * Scoping: a token sees the regions listed in its `regions` claim (or all
  * with ["*"]); reference data (regions, organisations) is managed by admins
@@ -37,6 +38,7 @@ static const struct rule RULES[] = {
   {ACCESS_FAMILIES_WRITE, SCOPE_PLANS_WRITE, false, "plans:write"},
   {ACCESS_PLAN_READ, SCOPE_PLANS_READ | SCOPE_PLANS_WRITE, true, "plans:read or plan:family"},
   {ACCESS_PLAN_AGREE, SCOPE_PLANS_WRITE, true, "plan:family or plans:write"},
+  {ACCESS_AUDIT_READ, SCOPE_ADMIN, false, "admin"},
 };
 
 /* A family token is one with scope plan:family: it stands for the family

@@ -6,9 +6,11 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <jwt.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include "g1p/auth.h"
 #include "g1p/base64url.h"
 #include "g1p/validate.h"
@@ -231,6 +233,9 @@ int auth_verify(const struct auth_keys *keys, const char *token, time_t now,
   int rc = -1;
   if (!header || !claims) { fail(why, why_len, "header or payload is not a JSON object"); goto done; }
 
+  /* Access tokens are plain JWTs here (libjwt 1.10 refuses other types too). */
+  json_t *typ = json_object_get(header, "typ");
+  if (typ && (!json_is_string(typ) || strcasecmp(json_string_value(typ), "JWT") != 0)) { fail(why, why_len, "typ is not JWT"); goto done; }
   const char *alg = json_string_value(json_object_get(header, "alg"));
   const unsigned char *key = NULL;
   size_t key_len = 0;
@@ -258,4 +263,36 @@ done:
   json_decref(header);
   json_decref(claims);
   return rc;
+}
+
+struct auth_keyring {
+  _Atomic(struct auth_keys *) current;
+  struct auth_keys *retired;
+};
+
+struct auth_keyring *auth_keyring_new(struct auth_keys *initial) {
+  struct auth_keyring *ring = calloc(1, sizeof *ring);
+  if (ring) atomic_store(&ring->current, initial);
+  return ring;
+}
+
+const struct auth_keys *auth_keyring_current(const struct auth_keyring *ring) {
+  return atomic_load(&((struct auth_keyring *)ring)->current);
+}
+
+void auth_keyring_replace(struct auth_keyring *ring, struct auth_keys *next) {
+  struct auth_keys *old = atomic_exchange(&ring->current, next);
+  old->retired_next = ring->retired;
+  ring->retired = old;
+}
+
+void auth_keyring_free(struct auth_keyring *ring) {
+  if (!ring) return;
+  auth_keys_free(atomic_load(&ring->current));
+  while (ring->retired) {
+    struct auth_keys *next = ring->retired->retired_next;
+    auth_keys_free(ring->retired);
+    ring->retired = next;
+  }
+  free(ring);
 }

@@ -143,6 +143,21 @@ int layer_request(const struct _u_request *req, struct _u_response *resp, void *
   return U_CALLBACK_CONTINUE;
 }
 
+/* Failed authentications per minute, logged (with a fixed prefix for
+ * fail2ban-style matching) when the next minute's first failure arrives. */
+static atomic_long auth_failures;
+static atomic_long auth_failure_minute;
+
+static void note_auth_failure(void) {
+  long minute = (long)(time(NULL) / 60);
+  long seen = atomic_load(&auth_failure_minute);
+  if (seen != minute && atomic_compare_exchange_strong(&auth_failure_minute, &seen, minute)) {
+    long n = atomic_exchange(&auth_failures, 0);
+    if (n > 0 && seen != 0) y_log_message(Y_LOG_LEVEL_WARNING, "Security - %ld failed authentications in the minute before %ld", n, minute * 60);
+  }
+  atomic_fetch_add(&auth_failures, 1);
+}
+
 int layer_auth(const struct _u_request *req, struct _u_response *resp, void *app) {
   struct g1p_req *r = req_of(resp);
   const struct g1p_app *a = app;
@@ -156,7 +171,8 @@ int layer_auth(const struct _u_request *req, struct _u_response *resp, void *app
   const char *token = h + 7;
   while (*token == ' ') token++;
   char why[128];
-  if (auth_verify(a->keys, token, time(NULL), &r->who, why, sizeof why) != 0) {
+  if (auth_verify(auth_keyring_current(a->keys), token, time(NULL), &r->who, why, sizeof why) != 0) {
+    note_auth_failure();
     char ip[64] = "-";
     if (req->client_address && req->client_address->sa_family == AF_INET)
       inet_ntop(AF_INET, &((struct sockaddr_in *)req->client_address)->sin_addr, ip, sizeof ip);

@@ -4,7 +4,8 @@
  * requests finish, the pool closes.
  *
  *   g1p-api            migrate, then serve
- *   g1p-api migrate    migrate only */
+ *   g1p-api migrate    migrate only
+ * SIGHUP reloads the JWT keys (key rotation). */
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <signal.h>
@@ -29,6 +30,20 @@
 static void wait_for_drain(void) {
   for (int i = 0; i < DRAIN_SECONDS * 100 && http_in_flight() > 0; i++) usleep(10000);
   usleep(50000);
+}
+
+/* SIGHUP: read the keys again (JWT_PUBLIC_KEYS_DIR may have gained or lost
+ * a <kid>.pem). A set that fails to load leaves the current one in force. */
+static void reload_keys(const struct g1p_config *cfg, const struct g1p_app *app) {
+  char err[512];
+  struct auth_keys *next = auth_keys_load(cfg->jwt_hs256_secret, cfg->jwt_public_keys_dir, cfg->jwt_issuer, cfg->jwt_audience, err, sizeof err);
+  if (!next) {
+    y_log_message(Y_LOG_LEVEL_ERROR, "Security - key reload failed, keeping the current keys: %s", err);
+    return;
+  }
+  size_t n = next->nkeys;
+  auth_keyring_replace(app->keys, next);
+  y_log_message(Y_LOG_LEVEL_INFO, "Security - keys reloaded: %zu public key(s)", n);
 }
 
 static int serve(const struct g1p_config *cfg, const struct g1p_app *app) {
@@ -69,8 +84,9 @@ static int serve(const struct g1p_config *cfg, const struct g1p_app *app) {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
   int sig = 0;
-  sigwait(&set, &sig);
+  while (sigwait(&set, &sig) == 0 && sig == SIGHUP) reload_keys(cfg, app);
   y_log_message(Y_LOG_LEVEL_INFO, "signal %d: draining connections", sig);
   MHD_socket listen_fd = MHD_quiesce_daemon(inst.mhd_daemon);
   wait_for_drain();
@@ -93,6 +109,7 @@ int main(int argc, char **argv) {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, NULL);
   signal(SIGPIPE, SIG_IGN);
 
@@ -116,7 +133,7 @@ int main(int argc, char **argv) {
   y_init_logs("g1p-api", Y_LOG_MODE_CONSOLE, cfg.log_level, NULL, "g1p-api starting");
 
   int rc = 1;
-  struct auth_keys *keys = NULL;
+  struct auth_keyring *keys = NULL;
   struct db_pool *pool = NULL;
   int applied = migrate_run(cfg.database_url, err, sizeof err);
   if (applied < 0) {
@@ -126,19 +143,21 @@ int main(int argc, char **argv) {
   y_log_message(Y_LOG_LEVEL_INFO, "migrations: %d applied", applied);
   if (migrate_only) { rc = 0; goto done; }
 
-  keys = auth_keys_load(cfg.jwt_hs256_secret, cfg.jwt_public_keys_dir, cfg.jwt_issuer, cfg.jwt_audience, err, sizeof err);
-  if (!keys) {
+  struct auth_keys *initial = auth_keys_load(cfg.jwt_hs256_secret, cfg.jwt_public_keys_dir, cfg.jwt_issuer, cfg.jwt_audience, err, sizeof err);
+  if (!initial) {
     fprintf(stderr, "g1p-api: %s\n", err);
     rc = 2;
     goto done;
   }
+  keys = auth_keyring_new(initial);
+  if (!keys) { auth_keys_free(initial); goto done; }
   pool = db_pool_new(cfg.database_url, cfg.pool_size, cfg.db_timeout_ms, cfg.db_prepare);
   if (!pool) goto done;
   struct g1p_app app = {.cfg = &cfg, .db = pool, .keys = keys};
   rc = serve(&cfg, &app);
 done:
   db_pool_free(pool);
-  auth_keys_free(keys);
+  auth_keyring_free(keys);
   config_free(&cfg);
   y_close_logs();
   return rc;

@@ -45,6 +45,9 @@ static const struct route ROUTES[] = {
   {"GET", "/v1/families/:id/plan/versions", plans_versions},
   {"GET", "/v1/families/:id/plan/versions/:n", plans_version_get},
   {"POST", "/v1/families/:id/plan/agreement", plans_agreement},
+  {"GET", "/v1/families/:id/plan/audit", plans_audit},
+
+  {"GET", "/v1/audit", audit_list},
 };
 #define NROUTES (sizeof ROUTES / sizeof ROUTES[0])
 

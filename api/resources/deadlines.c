@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "g1p/access.h"
+#include "g1p/audit.h"
 #include "g1p/dates.h"
 #include "g1p/query.h"
 #include "g1p/referrals.h"
@@ -179,12 +180,13 @@ int pauses_create(struct g1p_req *r) {
                 ", r AS (UPDATE referrals SET"
                 "   open_pause_from = CASE WHEN $3::date IS NULL THEN $2::date ELSE open_pause_from END,"
                 "   paused_days = paused_days + CASE WHEN $3::date IS NULL THEN 0 ELSE $3::date - $2::date + 1 END"
-                "   WHERE id = $1)"
-                " SELECT id FROM p",
+                "   WHERE id = $1 RETURNING version)"
+                " SELECT p.id, r.version FROM p, r",
                 6, params);
   if (!res) goto done;
   char id[37];
   snprintf(id, sizeof id, "%s", PQgetvalue(res, 0, 0));
+  if (audit_record(r, &tx, "pause_create", "referral", row.id, NULL, PQgetvalue(res, 0, 1))) goto done;
   char location[128];
   snprintf(location, sizeof location, "/v1/referrals/%s/deadline-pauses/%s", row.id, id);
   respond_header(r, "Location", location);
@@ -235,9 +237,9 @@ int pauses_update(struct g1p_req *r) {
                 "    WHEN $3::date IS NULL THEN 0"
                 "    WHEN $4::date IS NULL THEN $3::date - (SELECT from_on FROM p) + 1"
                 "    ELSE $3::date - $4::date END"
-                " WHERE id = $2",
+                " WHERE id = $2 RETURNING version",
                 7, params);
-  if (!res) goto done;
+  if (!res || audit_record(r, &tx, "pause_update", "referral", row.id, NULL, PQgetvalue(res, 0, 0))) goto done;
   rc = pause_answer(r, &tx, pause_id, 200);
 done:
   PQclear(res);

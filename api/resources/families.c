@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "g1p/access.h"
+#include "g1p/audit.h"
 #include "g1p/families.h"
 #include "g1p/merge_patch.h"
 #include "g1p/query.h"
@@ -98,11 +99,14 @@ static json_t *family_org_refs(json_t *doc) {
   return refs;
 }
 
-static int answer(struct g1p_req *r, struct db_tx *tx, const char *id, int status) {
+/* Reads the family, records audit_action (unless NULL), commits, answers. */
+static int answer(struct g1p_req *r, struct db_tx *tx, const char *id, int status, const char *action) {
   const char *key[] = {id};
   PGresult *res = db_exec(tx, &r->problem, FAMILY_DOC, 1, key);
+  if (!res) return -1;
   int rc = -1;
-  if (res && db_commit(tx, &r->problem) == 0) rc = query_answer_one(r, res, status, "family");
+  if ((!action || audit_record(r, tx, action, "family", id, id, PQgetvalue(res, 0, 1)) == 0) && db_commit(tx, &r->problem) == 0)
+    rc = query_answer_one(r, res, status, "family");
   PQclear(res);
   return rc;
 }
@@ -121,9 +125,10 @@ static int take_referral(struct g1p_req *r, struct db_tx *tx, const struct refer
     return -1;
   }
   const char *params[] = {row->id, family_id};
-  PGresult *res = db_exec(tx, &r->problem, "UPDATE referrals SET status = 'in_trajectory', family_id = $2 WHERE id = $1", 2, params);
+  PGresult *res = db_exec(tx, &r->problem, "UPDATE referrals SET status = 'in_trajectory', family_id = $2 WHERE id = $1 RETURNING version", 2, params);
+  int rc = res ? audit_record(r, tx, "status_change", "referral", row->id, NULL, PQgetvalue(res, 0, 0)) : -1;
   PQclear(res);
-  return res ? 0 : -1;
+  return rc;
 }
 
 int families_create(struct g1p_req *r) {
@@ -178,7 +183,7 @@ int families_create(struct g1p_req *r) {
   char location[64];
   snprintf(location, sizeof location, "/v1/families/%s", id);
   respond_header(r, "Location", location);
-  rc = answer(r, &tx, id, 201);
+  rc = answer(r, &tx, id, 201, "create");
 done:
   PQclear(res);
   db_end(&tx);
@@ -257,7 +262,7 @@ int families_update(struct g1p_req *r) {
     free(doc);
     if (!res) goto done;
   }
-  rc = answer(r, &tx, id, 200);
+  rc = answer(r, &tx, id, 200, json_equal(current, next) ? NULL : "update");
 done:
   PQclear(res);
   db_end(&tx);
@@ -297,7 +302,7 @@ int families_attach_referral(struct g1p_req *r) {
   PQclear(res);
   res = db_exec(&tx, &r->problem, "UPDATE families SET version = version WHERE id = $1", 1, key);
   if (!res) goto done;
-  rc = answer(r, &tx, id, 200);
+  rc = answer(r, &tx, id, 200, "referral_added");
 done:
   PQclear(res);
   db_end(&tx);

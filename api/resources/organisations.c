@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "g1p/access.h"
+#include "g1p/audit.h"
 #include "g1p/query.h"
 #include "g1p/resources.h"
 #include "g1p/validate.h"
@@ -124,7 +125,7 @@ int organisations_create(struct g1p_req *r) {
   if (set_regions(r, &tx, id, regions, false)) goto done;
   const char *key[] = {id};
   res = db_exec(&tx, &r->problem, ORG_BY_ID, 1, key);
-  if (!res || db_commit(&tx, &r->problem)) goto done;
+  if (!res || audit_record(r, &tx, "create", "organisation", id, NULL, PQgetvalue(res, 0, 1)) || db_commit(&tx, &r->problem)) goto done;
   char location[64];
   snprintf(location, sizeof location, "/v1/organisations/%s", id);
   respond_header(r, "Location", location);
@@ -181,7 +182,9 @@ int organisations_update(struct g1p_req *r) {
     if (json_object_get(body, "regions") && set_regions(r, &tx, id, regions, true)) goto done;
   }
   res = db_exec(&tx, &r->problem, ORG_BY_ID, 1, key);
-  if (!res || db_commit(&tx, &r->problem)) goto done;
+  if (!res) goto done;
+  if (json_object_size(body) > 0 && audit_record(r, &tx, "update", "organisation", id, NULL, PQgetvalue(res, 0, 1))) goto done;
+  if (db_commit(&tx, &r->problem)) goto done;
   rc = query_answer_one(r, res, 200, "organisation");
 done:
   PQclear(res);
@@ -206,7 +209,7 @@ int organisations_delete(struct g1p_req *r) {
       problem_set(&r->problem, PROBLEM_CONFLICT, "The organisation is still referenced (for example as a region's core partner); remove those references first.");
     goto done;
   }
-  if (db_commit(&tx, &r->problem)) goto done;
+  if (audit_record(r, &tx, "delete", "organisation", id, NULL, NULL) || db_commit(&tx, &r->problem)) goto done;
   rc = respond_text(r, 204, NULL, "", 0);
 done:
   PQclear(res);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include "g1p/access.h"
+#include "g1p/audit.h"
 #include "g1p/families.h"
 #include "g1p/merge_patch.h"
 #include "g1p/query.h"
@@ -161,7 +162,7 @@ static int validate_plan(struct g1p_req *r, struct db_tx *tx, json_t *plan) {
 }
 
 /* Keeps the version just written, then reads, commits and answers. */
-static int snapshot_and_answer(struct g1p_req *r, struct db_tx *tx, const char *family_id, int status) {
+static int snapshot_and_answer(struct g1p_req *r, struct db_tx *tx, const char *family_id, int status, const char *action) {
   const char *key[] = {family_id};
   PGresult *res = db_exec(tx, &r->problem,
                           "INSERT INTO plan_versions (family_id, version, doc, changed_by, changed_at)"
@@ -172,7 +173,7 @@ static int snapshot_and_answer(struct g1p_req *r, struct db_tx *tx, const char *
   PQclear(res);
   res = db_exec(tx, &r->problem, PLAN_DOC, 1, key);
   int rc = -1;
-  if (res && db_commit(tx, &r->problem) == 0) {
+  if (res && audit_record(r, tx, action, "plan", family_id, family_id, PQgetvalue(res, 0, 1)) == 0 && db_commit(tx, &r->problem) == 0) {
     if (status == 201) {
       char location[80];
       snprintf(location, sizeof location, "/v1/families/%s/plan", family_id);
@@ -241,7 +242,7 @@ int plans_put(struct g1p_req *r) {
     goto done;
   }
   if (validate_plan(r, &tx, plan) || write_plan(r, &tx, family_id, plan, version == 0)) goto done;
-  rc = snapshot_and_answer(r, &tx, family_id, version == 0 ? 201 : 200);
+  rc = snapshot_and_answer(r, &tx, family_id, version == 0 ? 201 : 200, version == 0 ? "create" : "update");
 done:
   db_end(&tx);
   json_decref(plan);
@@ -276,7 +277,7 @@ int plans_patch(struct g1p_req *r) {
     if (res && db_commit(&tx, &r->problem) == 0) rc = query_answer_one(r, res, 200, "plan");
     goto done;
   }
-  rc = snapshot_and_answer(r, &tx, family_id, 200);
+  rc = snapshot_and_answer(r, &tx, family_id, 200, "update");
 done:
   PQclear(res);
   db_end(&tx);
@@ -291,11 +292,16 @@ int plans_get(struct g1p_req *r) {
   if (access_require(r, ACCESS_PLAN_READ)) return -1;
   if (!validate_uuid(family_id)) return problem_set(&r->problem, PROBLEM_NOT_FOUND, "No family with that id is visible to you.");
   struct access_scope s = access_scope(r);
-  const char *params[] = {family_id, s.regions, s.org, s.family};
+  const char *params[] = {family_id, s.regions, s.org, s.family, r->who.sub, r->who.org[0] ? r->who.org : NULL, r->id};
+  /* Who read a family's plan is kept (the family may ask): the audit row is
+   * written by the same statement that reads. */
   return query_read_one(r,
-                        "SELECT p.doc, p.version FROM plan_docs p JOIN families f ON f.id = p.family_id"
-                        " WHERE f.id = $1 AND " FAMILY_SCOPED(2, 3, 4),
-                        4, params, "plan (or family)");
+                        "WITH d AS (SELECT p.doc, p.version, f.id FROM plan_docs p JOIN families f ON f.id = p.family_id"
+                        "           WHERE f.id = $1 AND " FAMILY_SCOPED(2, 3, 4) "),"
+                        " a AS (INSERT INTO audit_log (sub, org, action, resource, resource_id, family_id, version, request_id)"
+                        "       SELECT $5, $6::uuid, 'read', 'plan', d.id::text, d.id, d.version, $7 FROM d)"
+                        " SELECT doc, version FROM d",
+                        7, params, "plan (or family)");
 }
 
 int plans_versions(struct g1p_req *r) {
@@ -330,11 +336,14 @@ int plans_version_get(struct g1p_req *r) {
   if (!validate_uuid(family_id) || *end || v < 1 || strlen(n) > 10)
     return problem_set(&r->problem, PROBLEM_NOT_FOUND, "No such plan version is visible to you.");
   struct access_scope s = access_scope(r);
-  const char *params[] = {family_id, s.regions, s.org, s.family, n};
+  const char *params[] = {family_id, s.regions, s.org, s.family, n, r->who.sub, r->who.org[0] ? r->who.org : NULL, r->id};
   return query_read_one(r,
-                        "SELECT v.doc, v.version FROM plan_versions v JOIN families f ON f.id = v.family_id"
-                        " WHERE f.id = $1 AND v.version = $5::int AND " FAMILY_SCOPED(2, 3, 4),
-                        5, params, "plan version");
+                        "WITH d AS (SELECT v.doc, v.version, f.id FROM plan_versions v JOIN families f ON f.id = v.family_id"
+                        "           WHERE f.id = $1 AND v.version = $5::int AND " FAMILY_SCOPED(2, 3, 4) "),"
+                        " a AS (INSERT INTO audit_log (sub, org, action, resource, resource_id, family_id, version, request_id)"
+                        "       SELECT $6, $7::uuid, 'read', 'plan', d.id::text, d.id, d.version, $8 FROM d)"
+                        " SELECT doc, version FROM d",
+                        8, params, "plan version");
 }
 
 int plans_agreement(struct g1p_req *r) {
@@ -364,7 +373,7 @@ int plans_agreement(struct g1p_req *r) {
    * whose agreed_version names the version the family agreed to. */
   res = db_exec(&tx, &r->problem, "UPDATE plans SET agreed_by_family_on = $2::date, agreed_version = $3::int, updated_by = $4 WHERE family_id = $1", 4, params);
   if (!res) goto done;
-  rc = snapshot_and_answer(r, &tx, family_id, 200);
+  rc = snapshot_and_answer(r, &tx, family_id, 200, "agreement");
 done:
   PQclear(res);
   db_end(&tx);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 #include "g1p/access.h"
+#include "g1p/audit.h"
 #include "g1p/dates.h"
 #include "g1p/query.h"
 #include "g1p/referrals.h"
@@ -101,11 +102,13 @@ static const struct field_rule CONTACT_FIELDS[] = {
 
 static const char REFERRAL_DOC[] = "SELECT doc, version, id FROM referral_docs WHERE id = $1";
 
-int referral_answer(struct g1p_req *r, struct db_tx *tx, const char *id, int status) {
+int referral_answer(struct g1p_req *r, struct db_tx *tx, const char *id, int status, const char *action) {
   const char *key[] = {id};
   PGresult *res = db_exec(tx, &r->problem, REFERRAL_DOC, 1, key);
+  if (!res) return -1;
   int rc = -1;
-  if (res && db_commit(tx, &r->problem) == 0) rc = query_answer_one(r, res, status, "referral");
+  if ((!action || audit_record(r, tx, action, "referral", id, NULL, PQgetvalue(res, 0, 1)) == 0) && db_commit(tx, &r->problem) == 0)
+    rc = query_answer_one(r, res, status, "referral");
   PQclear(res);
   return rc;
 }
@@ -230,6 +233,16 @@ static int intake_one(struct g1p_req *r, struct db_tx *tx, json_t *item, const c
     const char *key[] = {id};
     *doc_out = db_exec(tx, p, REFERRAL_DOC, 1, key);
     if (!*doc_out) rc = -1;
+  }
+  if (rc == 201) {
+    /* audit_record reports into r->problem; a batch item has its own. */
+    const char *audit[] = {r->who.sub, r->who.org[0] ? r->who.org : NULL, id, r->id};
+    PGresult *a = db_exec(tx, p,
+                          "INSERT INTO audit_log (sub, org, action, resource, resource_id, version, request_id)"
+                          " VALUES ($1, $2::uuid, 'create', 'referral', $3, 1, $4)",
+                          4, audit);
+    if (!a) rc = -1;
+    PQclear(a);
   }
 done:
   PQclear(res);
@@ -451,7 +464,9 @@ int referrals_update(struct g1p_req *r) {
   if (closed_on && row.first_contact_on[0] && strcmp(closed_on, row.first_contact_on) < 0)
     problem_add_error(&r->problem, "/closed_on", "must not be before the first contact (%s)", row.first_contact_on);
   if (problem_has_errors(&r->problem)) goto done;
+  const char *action = NULL;
   if (changes_status || outcome_v || closed_v) {
+    action = changes_status ? "status_change" : "update";
     const char *params[] = {row.id, to, outcome, is_ending(to) ? closed_on : NULL};
     PGresult *res = db_exec(&tx, &r->problem,
                             "UPDATE referrals SET status = $2, outcome = $3, closed_on = $4::date,"
@@ -470,7 +485,7 @@ int referrals_update(struct g1p_req *r) {
       PQclear(res);
     }
   }
-  rc = referral_answer(r, &tx, row.id, 200);
+  rc = referral_answer(r, &tx, row.id, 200, action);
 done:
   db_end(&tx);
   json_decref(body);
@@ -492,7 +507,7 @@ int referrals_first_contact(struct g1p_req *r) {
     /* A retry of the same record (flaky mobile networks) is answered as if
      * it were the first; anything else is a conflict. */
     if (strcmp(row.first_contact_on, held_on) == 0 && strcmp(row.first_contact_mode, mode) == 0) {
-      rc = referral_answer(r, &tx, row.id, 200);
+      rc = referral_answer(r, &tx, row.id, 200, NULL);
       goto done;
     }
     problem_set(&r->problem, PROBLEM_CONFLICT, "The first contact was already recorded (held on %s).", row.first_contact_on);
@@ -528,7 +543,7 @@ int referrals_first_contact(struct g1p_req *r) {
                 3, (const char *const[]){row.id, held_on, mode});
   if (!res) goto done;
   PQclear(res);
-  rc = referral_answer(r, &tx, row.id, 200);
+  rc = referral_answer(r, &tx, row.id, 200, "first_contact");
 done:
   db_end(&tx);
   json_decref(body);

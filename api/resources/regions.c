@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "g1p/access.h"
+#include "g1p/audit.h"
 #include "g1p/query.h"
 #include "g1p/resources.h"
 #include "g1p/validate.h"
@@ -118,7 +119,7 @@ int regions_create(struct g1p_req *r) {
   PQclear(res);
   const char *key[] = {json_string_value(json_object_get(body, "code"))};
   res = db_exec(&tx, &r->problem, REGION_BY_CODE, 1, key);
-  if (!res || db_commit(&tx, &r->problem)) goto done;
+  if (!res || audit_record(r, &tx, "create", "region", key[0], NULL, PQgetvalue(res, 0, 1)) || db_commit(&tx, &r->problem)) goto done;
   char location[128];
   snprintf(location, sizeof location, "/v1/regions/%s", json_string_value(json_object_get(body, "code")));
   respond_header(r, "Location", location);
@@ -171,7 +172,9 @@ int regions_update(struct g1p_req *r) {
     PQclear(res);
   }
   res = db_exec(&tx, &r->problem, REGION_BY_CODE, 1, key);
-  if (!res || db_commit(&tx, &r->problem)) goto done;
+  if (!res) goto done;
+  if (json_object_size(body) > 0 && audit_record(r, &tx, "update", "region", code, NULL, PQgetvalue(res, 0, 1))) goto done;
+  if (db_commit(&tx, &r->problem)) goto done;
   rc = query_answer_one(r, res, 200, "region");
 done:
   PQclear(res);

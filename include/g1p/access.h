@@ -15,6 +15,7 @@ enum access_action {
   ACCESS_FAMILIES_WRITE,   /* create/update families, write plans: plans:write */
   ACCESS_PLAN_READ,        /* a plan and its versions: plans:read, plans:write, or the family's own token */
   ACCESS_PLAN_AGREE,       /* record the family's agreement: the family's own token, or plans:write */
+  ACCESS_AUDIT_READ,       /* the whole audit trail: admin */
 };
 
 /* What a token may see of region-scoped data, as SQL parameters:

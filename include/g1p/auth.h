@@ -48,7 +48,17 @@ struct auth_keys {
   size_t nkeys;
   char *issuer;             /* may be NULL */
   char *audience;           /* may be NULL */
+  struct auth_keys *retired_next; /* the keyring's list of replaced sets */
 };
+
+/* The keys in force, replaced as a whole on SIGHUP (key rotation). Readers
+ * take the current set with one atomic load; a replaced set stays allocated
+ * until shutdown, so a request that loaded it just before a reload is safe. */
+struct auth_keyring;
+struct auth_keyring *auth_keyring_new(struct auth_keys *initial);
+const struct auth_keys *auth_keyring_current(const struct auth_keyring *ring);
+void auth_keyring_replace(struct auth_keyring *ring, struct auth_keys *next);
+void auth_keyring_free(struct auth_keyring *ring);
 
 /* Loads the HS256 secret and every <kid>.pem in dir (dir may be NULL).
  * Returns NULL with err filled when a key cannot be read. */

@@ -16,7 +16,7 @@
 struct g1p_app {
   const struct g1p_config *cfg;
   struct db_pool *db;
-  const struct auth_keys *keys;
+  struct auth_keyring *keys;  /* the only mutable part: swapped on SIGHUP */
 };
 
 #define REQ_MAX_SEGMENTS 8

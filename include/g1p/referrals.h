@@ -24,9 +24,9 @@ struct referral_row {
 /* Locks the referral id within the caller's scope; 404 when it is not
  * visible (or not a UUID). */
 int referral_lock(struct g1p_req *r, struct db_tx *tx, const char *id, struct referral_row *out);
-/* Reads the referral's representation in tx, commits, and answers with it
- * (status, ETag). */
-int referral_answer(struct g1p_req *r, struct db_tx *tx, const char *id, int status);
+/* Reads the referral's representation in tx, records audit_action (unless
+ * NULL), commits, and answers with it (status, ETag). */
+int referral_answer(struct g1p_req *r, struct db_tx *tx, const char *id, int status, const char *audit_action);
 /* Today in Europe/Brussels as YYYY-MM-DD. */
 void referral_today(char out[11]);
 

@@ -54,6 +54,10 @@ int plans_versions(struct g1p_req *r);
 int plans_version_get(struct g1p_req *r);
 int plans_agreement(struct g1p_req *r);
 
+/* api/resources/audit.c */
+int audit_list(struct g1p_req *r);
+int plans_audit(struct g1p_req *r);
+
 /* Shared look-ups (api/resources/regions.c): adds a 422 error at
  * "<pointer>/<i>" for each code in the JSON array codes that names no
  * region. Returns -1 when the query failed (problem set), else 0. */

@@ -1,0 +1,82 @@
+/* Reading the audit trail: all of it for admins (GET /v1/audit), and the
+ * log of one family plan (who read or changed it) for the family itself and
+ * for staff who may read that plan. Rows are written by audit.c. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "g1p/access.h"
+#include "g1p/families.h"
+#include "g1p/query.h"
+#include "g1p/resources.h"
+#include "g1p/validate.h"
+
+static const char *const RESOURCES[] = {"region", "organisation", "referral", "family", "plan", NULL};
+
+static int bad(struct g1p_req *r, const char *name, const char *what) {
+  return problem_set(&r->problem, PROBLEM_BAD_REQUEST, "%s must be %s.", name, what);
+}
+
+/* ?cursor= of an audit page: the last seq seen. */
+static int seq_cursor(struct g1p_req *r, char **cursor) {
+  if (query_cursor(r, cursor)) return -1;
+  char *end = NULL;
+  if (*cursor && (strtoll(*cursor, &end, 10) < 1 || *end)) {
+    free(*cursor);
+    *cursor = NULL;
+    return problem_set(&r->problem, PROBLEM_BAD_REQUEST, "cursor is not a cursor this API gave out.");
+  }
+  return 0;
+}
+
+int audit_list(struct g1p_req *r) {
+  int limit;
+  char *cursor = NULL;
+  if (access_require(r, ACCESS_AUDIT_READ) || req_limit(r, &limit) || seq_cursor(r, &cursor)) return -1;
+  int rc = -1;
+  const char *resource = req_query(r, "resource"), *id = req_query(r, "id"), *sub = req_query(r, "sub");
+  const char *from = req_query(r, "from"), *to = req_query(r, "to");
+  if (resource) {
+    bool ok = false;
+    for (const char *const *x = RESOURCES; *x; x++) ok |= strcmp(*x, resource) == 0;
+    if (!ok) { bad(r, "resource", "one of region, organisation, referral, family, plan"); goto done; }
+  }
+  if (id && (!*id || strlen(id) > 200)) { bad(r, "id", "1 to 200 characters"); goto done; }
+  if (sub && (!*sub || strlen(sub) > 255)) { bad(r, "sub", "1 to 255 characters"); goto done; }
+  if (from && !validate_date(from)) { bad(r, "from", "a date (YYYY-MM-DD)"); goto done; }
+  if (to && !validate_date(to)) { bad(r, "to", "a date (YYYY-MM-DD)"); goto done; }
+  char lim[16];
+  snprintf(lim, sizeof lim, "%d", limit + 1);
+  const char *params[] = {resource, id, sub, from, to, cursor, lim};
+  /* from/to are whole days in Europe/Brussels, both inclusive. */
+  rc = query_read_page(r,
+                       "SELECT doc, seq FROM audit_docs WHERE ($1::text IS NULL OR resource = $1)"
+                       " AND ($2::text IS NULL OR resource_id = $2) AND ($3::text IS NULL OR sub = $3)"
+                       " AND ($4::date IS NULL OR at >= ($4::date::timestamp AT TIME ZONE 'Europe/Brussels'))"
+                       " AND ($5::date IS NULL OR at < (($5::date + 1)::timestamp AT TIME ZONE 'Europe/Brussels'))"
+                       " AND ($6::bigint IS NULL OR seq > $6::bigint) ORDER BY seq LIMIT $7::int",
+                       7, params, limit);
+done:
+  free(cursor);
+  return rc;
+}
+
+int plans_audit(struct g1p_req *r) {
+  const char *family_id = r->seg[2];
+  int limit;
+  char *cursor = NULL;
+  struct db_tx tx = {0};
+  int rc = -1;
+  if (access_require(r, ACCESS_PLAN_READ) || req_limit(r, &limit) || seq_cursor(r, &cursor)) goto done;
+  if (db_acquire(r->app->db, &tx, &r->problem) || family_lock(r, &tx, family_id, NULL)) goto done;
+  char lim[16];
+  snprintf(lim, sizeof lim, "%d", limit + 1);
+  const char *params[] = {family_id, cursor, lim};
+  rc = query_page_in(r, &tx,
+                     "SELECT doc, seq FROM audit_docs WHERE family_id = $1::uuid AND resource = 'plan'"
+                     " AND ($2::bigint IS NULL OR seq > $2::bigint) ORDER BY seq LIMIT $3::int",
+                     3, params, limit);
+done:
+  db_end(&tx);
+  free(cursor);
+  return rc;
+}
