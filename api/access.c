@@ -10,6 +10,9 @@
  *   plan read               plans:read, plans:write, or plan:family (own family only)
  *   plan agree              plan:family (own family only) or plans:write
  *   audit read              admin (a plan's own access log: as plan read)
+ *   metrics read            metrics:read (the token's regions and organisation)
+ *   change feed             any staff token; each change only if its resource
+ *                           is readable by the token (scope and scoping)
  *
  * Scoping: a token sees the regions listed in its `regions` claim (or all
  * with ["*"]); reference data (regions, organisations) is managed by admins
@@ -39,6 +42,8 @@ static const struct rule RULES[] = {
   {ACCESS_PLAN_READ, SCOPE_PLANS_READ | SCOPE_PLANS_WRITE, true, "plans:read or plan:family"},
   {ACCESS_PLAN_AGREE, SCOPE_PLANS_WRITE, true, "plan:family or plans:write"},
   {ACCESS_AUDIT_READ, SCOPE_ADMIN, false, "admin"},
+  {ACCESS_METRICS_READ, SCOPE_METRICS_READ, false, "metrics:read"},
+  {ACCESS_CHANGES_READ, 0, false, "any staff scope"},
 };
 
 /* A family token is one with scope plan:family: it stands for the family

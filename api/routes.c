@@ -48,6 +48,8 @@ static const struct route ROUTES[] = {
   {"GET", "/v1/families/:id/plan/audit", plans_audit},
 
   {"GET", "/v1/audit", audit_list},
+  {"GET", "/v1/metrics", metrics_get},
+  {"GET", "/v1/changes", changes_list},
 };
 #define NROUTES (sizeof ROUTES / sizeof ROUTES[0])
 

@@ -94,5 +94,27 @@ run_wrk 'GET /v1/deadlines?state=overdue (100k referrals)' '/v1/deadlines?state=
 run_wrk 'POST /v1/referrals (new each time)' /v1/referrals -s tests/bench-post-referral.lua
 BENCH_PLAN_MODE=get run_wrk 'GET /v1/families/{id}/plan' /v1/families -s tests/bench-plans.lua
 BENCH_PLAN_MODE=patch run_wrk 'PATCH /v1/families/{id}/plan (If-Match)' /v1/families -s tests/bench-plans.lua
+run_wrk 'GET /v1/changes?after=0&limit=100' '/v1/changes?after=0&limit=100'
 echo
 echo "Server RSS after the run: $(awk '/VmRSS/ {print $2, $3}' /proc/$SERVER/status)"
+
+# Metrics at the scale of all Flanders over ten years: 900,000 more
+# referrals over 16 regions (1,000,000 in all), then the median of 9 timed
+# calls per query (each a whole HTTP request, token verified).
+if [[ -z ${BENCH_SKIP_METRICS:-} ]]; then
+  psql -X -q -d g1p -v n=900000 -v regions=16 -v years=10 -f tests/data/generate.sql
+  psql -X -q -d g1p -c 'VACUUM ANALYZE referrals'
+  TO=$(date -u +%F)
+  FROM10=$(date -u -d "$TO - 10 years" +%F)
+  median_ms() {
+    for _ in $(seq 9); do curl -s -o /dev/null -w '%{time_total}\n' -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT$1"; done |
+      sort -n | awk '{a[NR] = $1} END {printf "%.0f ms", a[5] * 1000}'
+  }
+  echo
+  echo "| Metrics query (1,000,000 referrals, 16 regions, 10 years) | median of 9 |"
+  echo "|---|---|"
+  echo "| one year, group_by=region,month | $(median_ms "/v1/metrics?from=2025-01-01&to=2025-12-31&group_by=region,month") |"
+  echo "| ten years, group_by=region,month | $(median_ms "/v1/metrics?from=$FROM10&to=$TO&group_by=region,month") |"
+  echo "| ten years, one total row | $(median_ms "/v1/metrics?from=$FROM10&to=$TO") |"
+  echo "| ten years, group_by=region,month, CSV | $(median_ms "/v1/metrics?from=$FROM10&to=$TO&group_by=region,month&format=csv") |"
+fi

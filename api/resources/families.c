@@ -112,7 +112,7 @@ static int answer(struct g1p_req *r, struct db_tx *tx, const char *id, int statu
 }
 
 /* Moves a contacted referral into this family's trajectory. */
-static int take_referral(struct g1p_req *r, struct db_tx *tx, const struct referral_row *row, const char *family_id) {
+static int take_referral(struct g1p_req *r, struct db_tx *tx, const struct referral_row *row, const char *family_id, bool starts) {
   if (row->family_id[0]) {
     problem_set(&r->problem, PROBLEM_CONFLICT, "The referral already belongs to a family.");
     r->problem.extra = json_pack("{s:s}", "family_id", row->family_id);
@@ -124,8 +124,10 @@ static int take_referral(struct g1p_req *r, struct db_tx *tx, const struct refer
     r->problem.extra = json_pack("{s:s}", "current_status", row->status);
     return -1;
   }
-  const char *params[] = {row->id, family_id};
-  PGresult *res = db_exec(tx, &r->problem, "UPDATE referrals SET status = 'in_trajectory', family_id = $2 WHERE id = $1 RETURNING version", 2, params);
+  const char *params[] = {row->id, family_id, starts ? "t" : "f"};
+  PGresult *res = db_exec(tx, &r->problem,
+                          "UPDATE referrals SET status = 'in_trajectory', family_id = $2, started_family = $3::bool WHERE id = $1 RETURNING version",
+                          3, params);
   int rc = res ? audit_record(r, tx, "status_change", "referral", row->id, NULL, PQgetvalue(res, 0, 0)) : -1;
   PQclear(res);
   return rc;
@@ -155,7 +157,7 @@ int families_create(struct g1p_req *r) {
       }
       goto done;
     }
-    if (row.family_id[0] || strcmp(row.status, "contacted") != 0) { take_referral(r, &tx, &row, ""); goto done; }
+    if (row.family_id[0] || strcmp(row.status, "contacted") != 0) { take_referral(r, &tx, &row, "", false); goto done; }
   } else {
     const char *key[] = {region};
     res = db_exec(&tx, &r->problem, "SELECT 1 FROM regions WHERE code = $1", 1, key);
@@ -179,7 +181,7 @@ int families_create(struct g1p_req *r) {
   if (!res) goto done;
   char id[37];
   snprintf(id, sizeof id, "%s", PQgetvalue(res, 0, 0));
-  if (referral_id && take_referral(r, &tx, &row, id)) goto done;
+  if (referral_id && take_referral(r, &tx, &row, id, true)) goto done;
   char location[64];
   snprintf(location, sizeof location, "/v1/families/%s", id);
   respond_header(r, "Location", location);
@@ -297,7 +299,7 @@ int families_attach_referral(struct g1p_req *r) {
     problem_add_error(&r->problem, "/referral_id", "is a referral of another region (%s)", row.region);
     goto done;
   }
-  if (take_referral(r, &tx, &row, id)) goto done;
+  if (take_referral(r, &tx, &row, id, false)) goto done;
   /* The family changed (it collected a referral): a new version. */
   PQclear(res);
   res = db_exec(&tx, &r->problem, "UPDATE families SET version = version WHERE id = $1", 1, key);

@@ -16,6 +16,8 @@ enum access_action {
   ACCESS_PLAN_READ,        /* a plan and its versions: plans:read, plans:write, or the family's own token */
   ACCESS_PLAN_AGREE,       /* record the family's agreement: the family's own token, or plans:write */
   ACCESS_AUDIT_READ,       /* the whole audit trail: admin */
+  ACCESS_METRICS_READ,     /* aggregates: metrics:read */
+  ACCESS_CHANGES_READ,     /* the change feed: any staff token, each change scoped like its resource */
 };
 
 /* What a token may see of region-scoped data, as SQL parameters:

@@ -58,6 +58,10 @@ int plans_agreement(struct g1p_req *r);
 int audit_list(struct g1p_req *r);
 int plans_audit(struct g1p_req *r);
 
+/* api/resources/metrics.c, api/resources/changes.c */
+int metrics_get(struct g1p_req *r);
+int changes_list(struct g1p_req *r);
+
 /* Shared look-ups (api/resources/regions.c): adds a 422 error at
  * "<pointer>/<i>" for each code in the JSON array codes that names no
  * region. Returns -1 when the query failed (problem set), else 0. */

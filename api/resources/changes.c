@@ -1,0 +1,87 @@
+/* The change feed: every committed change to a region, organisation,
+ * referral, family or plan, once, in the order of its feed position (seq),
+ * which never goes backwards as seen by a reader (see changes_stamp() in
+ * sql/005). Each change is shown only to tokens that may read its resource,
+ * as it is scoped now. Partner systems and offline clients sync with
+ * ?after=<next_after> instead of re-reading everything. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "g1p/access.h"
+#include "g1p/families.h"
+#include "g1p/resources.h"
+
+static const char CHANGES_SQL[] =
+  "SELECT row_to_json(x), c.seq FROM changes c"
+  " LEFT JOIN referrals r ON c.resource = 'referral' AND r.id = (CASE WHEN c.resource = 'referral' THEN c.resource_id END)::uuid"
+  " LEFT JOIN families f ON c.resource IN ('family', 'plan') AND f.id = (CASE WHEN c.resource IN ('family', 'plan') THEN c.resource_id END)::uuid"
+  " CROSS JOIN LATERAL (SELECT c.seq, c.resource, c.resource_id AS id, c.version, c.op, g1p_ts(c.at) AS at) x"
+  " WHERE c.seq > $4::bigint AND ("
+  "   c.resource = 'organisation'"
+  "   OR (c.resource = 'region' AND ($5::text[] IS NULL OR c.resource_id = ANY($5::text[])))"
+  "   OR (c.resource = 'referral' AND $6::bool AND r.id IS NOT NULL"
+  "       AND ($1::text[] IS NULL OR r.region = ANY($1::text[]))"
+  "       AND ($2::uuid IS NULL OR r.source_org = $2::uuid OR r.referrer_organisation_id = $2::uuid))"
+  "   OR (c.resource IN ('family', 'plan') AND $7::bool AND f.id IS NOT NULL AND " FAMILY_SCOPED(1, 2, 3) "))"
+  " ORDER BY c.seq LIMIT $8::int";
+
+int changes_list(struct g1p_req *r) {
+  int limit;
+  if (access_require(r, ACCESS_CHANGES_READ) || req_limit(r, &limit)) return -1;
+  const char *after = req_query(r, "after");
+  char *end = NULL;
+  long long after_n = after ? strtoll(after, &end, 10) : 0;
+  if (after && (!*after || *end || after_n < 0))
+    return problem_set(&r->problem, PROBLEM_BAD_REQUEST, "after must be a whole number (a next_after of this feed).");
+  char after_s[24], lim[16];
+  snprintf(after_s, sizeof after_s, "%lld", after_n);
+  snprintf(lim, sizeof lim, "%d", limit);
+  struct access_scope s = access_scope(r);
+  bool referrals = access_require(r, ACCESS_REFERRALS_READ) == 0;
+  bool families = access_require(r, ACCESS_FAMILIES_READ) == 0;
+  problem_clear(&r->problem);
+  const char *params[] = {s.regions, s.org, s.family, after_s, access_region_filter(r), referrals ? "t" : "f", families ? "t" : "f", lim};
+
+  struct db_tx tx;
+  PGresult *res = NULL, *max = NULL;
+  char *body = NULL;
+  int rc = -1;
+  if (db_acquire(r->app->db, &tx, &r->problem) || db_begin(&tx, &r->problem)) goto done;
+  PGresult *stamp = db_exec(&tx, &r->problem, "SELECT changes_stamp()", 0, NULL);
+  if (!stamp) goto done;
+  PQclear(stamp);
+  res = db_exec_custom(&tx, &r->problem, CHANGES_SQL, 8, params);
+  if (!res) goto done;
+  /* A short page means everything stamped so far was considered: the
+   * reader may continue from the newest position, even past changes it
+   * may not see. */
+  long long next = after_n;
+  int rows = PQntuples(res);
+  if (rows == limit) {
+    next = atoll(PQgetvalue(res, rows - 1, 1));
+  } else {
+    max = db_exec(&tx, &r->problem, "SELECT coalesce(max(seq), 0) FROM changes", 0, NULL);
+    if (!max) goto done;
+    long long newest = atoll(PQgetvalue(max, 0, 0));
+    if (newest > next) next = newest;
+  }
+  if (db_commit(&tx, &r->problem)) goto done;
+  size_t len = 64;
+  for (int i = 0; i < rows; i++) len += (size_t)PQgetlength(res, i, 0) + 1;
+  body = malloc(len);
+  if (!body) { problem_set(&r->problem, PROBLEM_INTERNAL, "The response could not be built."); goto done; }
+  size_t o = (size_t)sprintf(body, "{\"changes\":[");
+  for (int i = 0; i < rows; i++) {
+    if (i) body[o++] = ',';
+    memcpy(body + o, PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0));
+    o += (size_t)PQgetlength(res, i, 0);
+  }
+  o += (size_t)sprintf(body + o, "],\"next_after\":%lld}", next);
+  rc = respond_json_text(r, 200, body, o);
+done:
+  PQclear(res);
+  PQclear(max);
+  db_end(&tx);
+  free(body);
+  return rc;
+}
