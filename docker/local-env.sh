@@ -5,7 +5,7 @@
 
 G1P_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PG_BIN=/usr/lib/postgresql/15/bin
-G1P_PACKAGES="build-essential cmake pkg-config libulfius-dev libjansson-dev libjwt-dev liborcania-dev libyder-dev libmicrohttpd-dev libpq-dev postgresql-15 postgresql-client-15 nodejs npm wrk postgresql-contrib"
+G1P_PACKAGES="build-essential cmake pkg-config libulfius-dev libjansson-dev libjwt-dev liborcania-dev libyder-dev libmicrohttpd-dev libpq-dev postgresql-15 postgresql-client-15 nodejs npm wrk postgresql-contrib clang-14 libclang-rt-14-dev"
 
 g1p_log() { printf '>> %s\n' "$*" >&2; }
 
@@ -58,17 +58,17 @@ g1p_pg_can_use() { # DIR: can the cluster's OS user reach DIR?
   if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- test -x "$1" 2>/dev/null; else test -x "$1"; fi
 }
 
-# g1p_pg_start DIR: initialises DIR/data once, starts it on a free port with
-# its socket in DIR, and sets PGHOST, PGPORT, PGUSER for the caller.
+# g1p_pg_start DIR [PORT]: initialises DIR/data once, starts it on PORT (or
+# a free port) with its socket in DIR, and sets PGHOST, PGPORT, PGUSER.
 g1p_pg_start() {
   local dir=$1
   mkdir -p "$dir"
-  [[ $(id -u) -eq 0 ]] && chown postgres:postgres "$dir"
+  if [[ $(id -u) -eq 0 ]]; then chown postgres:postgres "$dir"; fi
   if [[ ! -f $dir/data/PG_VERSION ]]; then
     g1p_as_pg "$PG_BIN/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
   fi
-  local port
-  port=$(g1p_free_port)
+  local port=${2:-}
+  [[ -n $port ]] || port=$(g1p_free_port)
   g1p_as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 30 \
     -o "-p $port -k $dir -c listen_addresses='' -c fsync=${G1P_PG_FSYNC:-on} -c max_connections=200 -c shared_buffers=256MB" start >/dev/null
   export PGHOST=$dir PGPORT=$port PGUSER=postgres

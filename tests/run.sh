@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Runs every test: installs what is missing, builds (plain and with
-# ASan+UBSan), starts a throwaway PostgreSQL cluster, runs the unit and HTTP
-# suites under ctest for both builds, and removes the cluster.
-#   bash tests/run.sh            everything
+# Runs every test: installs what is missing, builds (plain, with ASan+UBSan,
+# and the libFuzzer harnesses with clang), starts a throwaway PostgreSQL
+# cluster, runs the unit and HTTP suites under ctest for both builds and each
+# fuzzer for FUZZ_SECONDS (default 20), and removes the cluster.
+#   bash tests/run.sh               everything
 #   G1P_QUICK=1 bash tests/run.sh   plain build only
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../docker/local-env.sh"
@@ -16,7 +17,10 @@ fi
 
 g1p_log "building"
 g1p_build build
-[[ -n ${G1P_QUICK:-} ]] || g1p_build build-asan -DG1P_SANITIZE=ON
+if [[ -z ${G1P_QUICK:-} ]]; then
+  g1p_build build-asan -DG1P_SANITIZE=ON
+  CC=clang-14 g1p_build build-fuzz -DG1P_FUZZ=ON -DFUZZ_SECONDS="${FUZZ_SECONDS:-20}"
+fi
 
 PGDIR=$(mktemp -d /tmp/g1p-test-pg.XXXXXX)
 cleanup() { g1p_pg_stop "$PGDIR"; rm -rf "$PGDIR"; }
@@ -34,4 +38,6 @@ if [[ -z ${G1P_QUICK:-} ]]; then
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   export LSAN_OPTIONS=suppressions=$G1P_ROOT/tests/lsan.supp:print_suppressions=0
   G1P_SANITIZED=1 ctest --test-dir build-asan --output-on-failure -j2
+  g1p_log "fuzzing the body validators and the token parser (${FUZZ_SECONDS:-20} s each)"
+  ctest --test-dir build-fuzz --output-on-failure -j2 -R '^fuzz_'
 fi
