@@ -177,6 +177,7 @@ static void map_error(struct db_tx *tx, const PGresult *res, struct g1p_problem 
     unavailable(p, "connection lost");
     return;
   }
+  if (constraint) snprintf(p->constraint, sizeof p->constraint, "%s", constraint);
   if (strcmp(state, "23505") == 0) {
     problem_set(p, PROBLEM_CONFLICT, "A resource with the same unique value already exists (%s).", constraint ? constraint : "unique");
   } else if (strcmp(state, "23503") == 0) {

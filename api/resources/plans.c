@@ -294,12 +294,15 @@ int plans_get(struct g1p_req *r) {
   struct access_scope s = access_scope(r);
   const char *params[] = {family_id, s.regions, s.org, s.family, r->who.sub, r->who.org[0] ? r->who.org : NULL, r->id};
   /* Who read a family's plan is kept (the family may ask): the audit row is
-   * written by the same statement that reads. */
+   * written by the same statement that reads, committed asynchronously (no
+   * WAL flush wait on a read; a crash may lose the last fraction of a
+   * second of read records, never a change). */
   return query_read_one(r,
-                        "WITH d AS (SELECT p.doc, p.version, f.id FROM plan_docs p JOIN families f ON f.id = p.family_id"
+                        "WITH s AS (SELECT set_config('synchronous_commit', 'off', true)),"
+                        " d AS (SELECT p.doc, p.version, f.id FROM plan_docs p JOIN families f ON f.id = p.family_id"
                         "           WHERE f.id = $1 AND " FAMILY_SCOPED(2, 3, 4) "),"
                         " a AS (INSERT INTO audit_log (sub, org, action, resource, resource_id, family_id, version, request_id)"
-                        "       SELECT $5, $6::uuid, 'read', 'plan', d.id::text, d.id, d.version, $7 FROM d)"
+                        "       SELECT $5, $6::uuid, 'read', 'plan', d.id::text, d.id, d.version, $7 FROM d, s)"
                         " SELECT doc, version FROM d",
                         7, params, "plan (or family)");
 }
@@ -338,10 +341,11 @@ int plans_version_get(struct g1p_req *r) {
   struct access_scope s = access_scope(r);
   const char *params[] = {family_id, s.regions, s.org, s.family, n, r->who.sub, r->who.org[0] ? r->who.org : NULL, r->id};
   return query_read_one(r,
-                        "WITH d AS (SELECT v.doc, v.version, f.id FROM plan_versions v JOIN families f ON f.id = v.family_id"
+                        "WITH s AS (SELECT set_config('synchronous_commit', 'off', true)),"
+                        " d AS (SELECT v.doc, v.version, f.id FROM plan_versions v JOIN families f ON f.id = v.family_id"
                         "           WHERE f.id = $1 AND v.version = $5::int AND " FAMILY_SCOPED(2, 3, 4) "),"
                         " a AS (INSERT INTO audit_log (sub, org, action, resource, resource_id, family_id, version, request_id)"
-                        "       SELECT $6, $7::uuid, 'read', 'plan', d.id::text, d.id, d.version, $8 FROM d)"
+                        "       SELECT $6, $7::uuid, 'read', 'plan', d.id::text, d.id, d.version, $8 FROM d, s)"
                         " SELECT doc, version FROM d",
                         8, params, "plan version");
 }

@@ -28,6 +28,7 @@ struct g1p_problem {
   char detail[512];
   json_t *errors;    /* owned; [{"field": pointer, "message": text}] or NULL */
   json_t *extra;     /* owned; extension members merged into the body, or NULL */
+  char constraint[64]; /* the database constraint that refused a change, if any */
 };
 
 /* Sets the problem and returns -1, so handlers can `return problem_set(...)`. */
