@@ -56,18 +56,23 @@ struct db_pool {
   bool prepare;               /* false behind a transaction-mode pooler */
 };
 
-char *db_conninfo(const char *database_url, unsigned int statement_timeout_ms) {
+char *db_conninfo(const char *database_url, unsigned int statement_timeout_ms, bool session_options) {
   /* Both URI and key=value forms accept extra settings appended in the same
-   * form; we only append what the operator did not set. */
+   * form. Behind PgBouncer in transaction mode the startup options are left
+   * out (it refuses them): set them on the database role instead. */
   const char *url = database_url;
   bool uri = strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0;
   char extra[256];
-  if (uri)
+  if (uri && session_options)
     snprintf(extra, sizeof extra, "%sconnect_timeout=3&keepalives=1&keepalives_idle=30&options=-c%%20statement_timeout%%3D%u%%20-c%%20TimeZone%%3DUTC&application_name=g1p-api",
              strchr(url, '?') ? "&" : "?", statement_timeout_ms);
-  else
+  else if (uri)
+    snprintf(extra, sizeof extra, "%sconnect_timeout=3&keepalives=1&keepalives_idle=30", strchr(url, '?') ? "&" : "?");
+  else if (session_options)
     snprintf(extra, sizeof extra, " connect_timeout=3 keepalives=1 keepalives_idle=30 options='-c statement_timeout=%u -c TimeZone=UTC' application_name=g1p-api",
              statement_timeout_ms);
+  else
+    snprintf(extra, sizeof extra, " connect_timeout=3 keepalives=1 keepalives_idle=30");
   size_t n = strlen(url) + strlen(extra) + 1;
   char *s = malloc(n);
   if (s) snprintf(s, n, "%s%s", url, extra);
@@ -78,7 +83,7 @@ struct db_pool *db_pool_new(const char *database_url, unsigned int size, unsigne
   struct db_pool *pool = calloc(1, sizeof *pool);
   if (!pool) return NULL;
   pool->prepare = prepare;
-  pool->conninfo = db_conninfo(database_url, statement_timeout_ms);
+  pool->conninfo = db_conninfo(database_url, statement_timeout_ms, prepare);
   pool->free_list = calloc(size, sizeof(struct db_conn *));
   bool ok = pool->conninfo && pool->free_list;
   for (unsigned int i = 0; ok && i < size; i++) ok = (pool->free_list[i] = calloc(1, sizeof(struct db_conn))) != NULL;

@@ -135,7 +135,7 @@ int main(int argc, char **argv) {
   int rc = 1;
   struct auth_keyring *keys = NULL;
   struct db_pool *pool = NULL;
-  int applied = migrate_run(cfg.database_url, err, sizeof err);
+  int applied = migrate_run(cfg.database_url, cfg.db_prepare, err, sizeof err);
   if (applied < 0) {
     fprintf(stderr, "g1p-api: %s\n", err);
     goto done;

@@ -5,7 +5,7 @@
 
 G1P_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PG_BIN=/usr/lib/postgresql/15/bin
-G1P_PACKAGES="build-essential cmake pkg-config libulfius-dev libjansson-dev libjwt-dev liborcania-dev libyder-dev libmicrohttpd-dev libpq-dev postgresql-15 postgresql-client-15 nodejs npm wrk postgresql-contrib clang-14 libclang-rt-14-dev"
+G1P_PACKAGES="build-essential cmake pkg-config libulfius-dev libjansson-dev libjwt-dev liborcania-dev libyder-dev libmicrohttpd-dev libpq-dev postgresql-15 postgresql-client-15 nodejs npm wrk postgresql-contrib clang-14 libclang-rt-14-dev pgbouncer"
 
 g1p_log() { printf '>> %s\n' "$*" >&2; }
 
@@ -80,3 +80,38 @@ g1p_pg_stop() { # DIR
 
 # The database URL for database NAME of the running cluster.
 g1p_db_url() { echo "postgresql:///$1?host=$PGHOST&port=$PGPORT&user=postgres"; }
+
+# g1p_pgbouncer_start DIR: a PgBouncer in transaction mode in front of the
+# running cluster (every database), on a unix socket in DIR and a free
+# port; prints "<socket dir> <port>". Runs as the postgres OS user (it
+# refuses root).
+g1p_pgbouncer_start() {
+  local dir=$1 port
+  port=$(g1p_free_port)
+  mkdir -p "$dir"
+  cat > "$dir/pgbouncer.ini" <<INI
+[databases]
+* = host=$PGHOST port=$PGPORT user=postgres
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $port
+unix_socket_dir = $dir
+auth_type = trust
+auth_file = $dir/users.txt
+pool_mode = transaction
+max_client_conn = 2000
+default_pool_size = 20
+ignore_startup_parameters = extra_float_digits,options
+logfile = $dir/pgbouncer.log
+pidfile = $dir/pgbouncer.pid
+INI
+  echo '"postgres" ""' > "$dir/users.txt"
+  if [[ $(id -u) -eq 0 ]]; then chown -R postgres:postgres "$dir"; fi
+  g1p_as_pg /usr/sbin/pgbouncer -d -q "$dir/pgbouncer.ini"
+  for _ in $(seq 50); do [[ -S $dir/.s.PGSQL.$port ]] && break; sleep 0.1; done
+  echo "$dir $port"
+}
+
+g1p_pgbouncer_stop() { # DIR
+  [[ -f $1/pgbouncer.pid ]] && kill "$(cat "$1/pgbouncer.pid")" 2>/dev/null || true
+}

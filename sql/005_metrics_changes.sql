@@ -61,13 +61,17 @@ CREATE TRIGGER plans_change AFTER INSERT OR UPDATE OR DELETE ON plans FOR EACH R
 
 -- Gives every committed, unstamped change its feed position, in id order.
 -- Serialised by a transaction-level advisory lock, so two stampers never
--- interleave their numbers.
+-- interleave their numbers. A reader that finds another one stamping does
+-- not wait: it reads what is stamped, and the rest comes on its next call,
+-- with higher positions.
 CREATE FUNCTION changes_stamp() RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
   stamped bigint;
 BEGIN
-  PERFORM pg_advisory_xact_lock(6763633);
+  IF NOT pg_try_advisory_xact_lock(6763633) THEN
+    RETURN 0;
+  END IF;
   WITH todo AS (SELECT id FROM changes WHERE seq IS NULL ORDER BY id FOR UPDATE),
        numbered AS (SELECT id, nextval('change_seq') AS seq FROM (SELECT id FROM todo ORDER BY id) o)
   UPDATE changes c SET seq = n.seq FROM numbered n WHERE c.id = n.id;

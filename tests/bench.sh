@@ -15,7 +15,14 @@ g1p_build build
 
 PGDIR=$(mktemp -d /tmp/g1p-bench-pg.XXXXXX)
 SERVER=
-cleanup() { [[ -n $SERVER ]] && kill -TERM "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null; g1p_pg_stop "$PGDIR"; rm -rf "$PGDIR"; }
+SCALE_PIDS=()
+cleanup() {
+  [[ -n $SERVER ]] && kill -TERM "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null
+  for p in "${SCALE_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  g1p_pgbouncer_stop "$PGDIR/pgbouncer"
+  g1p_pg_stop "$PGDIR"
+  rm -rf "$PGDIR"
+}
 trap cleanup EXIT
 g1p_pg_start "$PGDIR"
 psql -X -q -d postgres -c 'CREATE DATABASE g1p' -c 'CREATE DATABASE pgbench'
@@ -82,6 +89,7 @@ run_wrk() {
 # 100,000 referrals in one region over ten years (about 2% overdue), for the
 # deadlines list at realistic size.
 psql -X -q -d g1p -v n=100000 -v regions=1 -v years=10 -f tests/data/generate.sql
+psql -X -q -d g1p -c 'VACUUM ANALYZE'   # not autovacuum in the middle of a run
 
 PGBENCH_TPS=$(pgbench -n -S -c16 -j2 -T"$SECONDS_PER_RUN" pgbench 2>/dev/null | awk '/^tps/ {printf "%d", $3}')
 echo
@@ -114,6 +122,44 @@ for _ in 1 2 3 4 5; do
   kill -TERM $S2; wait $S2 || true
 done
 echo "Start-up (migrations applied), median of 5: $(printf '%s\n' "${STARTS[@]}" | sort -n | sed -n 3p) ms"
+
+# Scale-out: two instances on two ports, both through PgBouncer in
+# transaction mode (DB_PREPARED_STATEMENTS=off), loaded at the same time.
+read -r BHOST BPORT < <(g1p_pgbouncer_start "$PGDIR/pgbouncer")
+SCALE_PORTS=()
+for _ in 1 2; do
+  SP=$(g1p_free_port)
+  DATABASE_URL="postgresql:///g1p?host=$BHOST&port=$BPORT&user=postgres" DB_PREPARED_STATEMENTS=off JWT_HS256_SECRET=$SECRET \
+    PORT=$SP LOG_LEVEL=warning ./build/g1p-api >/dev/null 2>&1 &
+  SCALE_PIDS+=($!)
+  SCALE_PORTS+=("$SP")
+done
+for SP in "${SCALE_PORTS[@]}"; do until curl -fs "http://127.0.0.1:$SP/health" >/dev/null 2>&1; do sleep 0.05; done; done
+scale_run() { # NAME PATH
+  local outs=() i=0 total=0
+  for SP in "${SCALE_PORTS[@]}"; do
+    wrk -t1 -c$((CONNECTIONS / 2)) -d"${SECONDS_PER_RUN}s" --latency -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$SP$2" > "$PGDIR/scale-$i.txt" &
+    outs+=($!)
+    i=$((i + 1))
+  done
+  wait "${outs[@]}"
+  local line="| $1 |"
+  for f in "$PGDIR"/scale-*.txt; do
+    local r p99
+    r=$(awk '/Requests\/sec/ {printf "%d", $2}' "$f")
+    p99=$(awk '$1 == "99%" {print $2}' "$f")
+    total=$((total + r))
+    line="$line $r (p99 $p99) |"
+  done
+  echo "$line $total |"
+}
+echo
+echo "Scale-out: two instances behind PgBouncer (transaction mode), $((CONNECTIONS / 2)) connections each, at the same time"
+echo
+echo "| Endpoint | instance 1 req/s | instance 2 req/s | together |"
+echo "|---|---|---|---|"
+scale_run 'GET /v1/referrals/{id}' "/v1/referrals/$REFERRAL"
+scale_run 'GET /v1/regions/{code}' /v1/regions/gent
 
 # Metrics at the scale of all Flanders over ten years: 900,000 more
 # referrals over 16 regions (1,000,000 in all), then the median of 9 timed

@@ -23,7 +23,7 @@ if [[ -z ${G1P_QUICK:-} ]]; then
 fi
 
 PGDIR=$(mktemp -d /tmp/g1p-test-pg.XXXXXX)
-cleanup() { g1p_pg_stop "$PGDIR"; rm -rf "$PGDIR"; }
+cleanup() { g1p_pgbouncer_stop "$PGDIR/pgbouncer"; g1p_pg_stop "$PGDIR"; rm -rf "$PGDIR"; }
 trap cleanup EXIT
 # Tests need no durability: fsync off keeps the suite fast.
 G1P_PG_FSYNC=off g1p_pg_start "$PGDIR"
@@ -32,6 +32,13 @@ g1p_log "PostgreSQL on $PGHOST port $PGPORT"
 
 g1p_log "tests (plain build)"
 ctest --test-dir build --output-on-failure -j2
+
+# Scale-out: every HTTP test once more with each server behind PgBouncer in
+# transaction mode (no prepared statements, no session state).
+export G1P_VIA_PGBOUNCER; G1P_VIA_PGBOUNCER=$(g1p_pgbouncer_start "$PGDIR/pgbouncer")
+g1p_log "HTTP tests through PgBouncer (transaction mode) at $G1P_VIA_PGBOUNCER"
+ctest --test-dir build --output-on-failure -j2 -R '^http_'
+unset G1P_VIA_PGBOUNCER
 if [[ -z ${G1P_QUICK:-} ]]; then
   g1p_log "tests (AddressSanitizer + UndefinedBehaviorSanitizer build)"
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1

@@ -10,8 +10,9 @@
 
 struct db_pool;
 
-/* prepare: use named prepared statements (off behind PgBouncer in
- * transaction mode, where a session's statements do not survive). */
+/* prepare: use named prepared statements and session startup options (off
+ * behind PgBouncer in transaction mode, where a session's statements do not
+ * survive and startup options are refused). */
 struct db_pool *db_pool_new(const char *database_url, unsigned int size, unsigned int statement_timeout_ms, bool prepare);
 void db_pool_free(struct db_pool *pool);
 
@@ -46,7 +47,8 @@ PGresult *db_exec_custom(struct db_tx *tx, struct g1p_problem *p, const char *sq
 
 
 
-/* Builds the connection string with our timeouts and keepalives. Caller frees. */
-char *db_conninfo(const char *database_url, unsigned int statement_timeout_ms);
+/* Builds the connection string with our timeouts and keepalives (and the
+ * session options unless behind a transaction pooler). Caller frees. */
+char *db_conninfo(const char *database_url, unsigned int statement_timeout_ms, bool session_options);
 
 #endif

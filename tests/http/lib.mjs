@@ -17,6 +17,22 @@ export const SANITIZED = !!process.env.G1P_SANITIZED;
 
 if (!ADMIN_URL) throw new Error('G1P_PG_ADMIN_URL is not set: run the suite through tests/run.sh');
 
+// With G1P_VIA_PGBOUNCER="<socket dir> <port>" servers reach the suite's
+// cluster through PgBouncer in transaction mode (tests/run.sh); psql checks
+// still go straight to PostgreSQL.
+const BOUNCER = process.env.G1P_VIA_PGBOUNCER ? process.env.G1P_VIA_PGBOUNCER.split(' ') : null;
+export const VIA_PGBOUNCER = !!BOUNCER;
+function serverDbUrl(url) {
+  if (!BOUNCER || !url) return url;
+  const shared = new URLSearchParams(ADMIN_URL.split('?')[1]).get('host');
+  const [path, query] = url.split('?');
+  const q = new URLSearchParams(query);
+  if (q.get('host') !== shared) return url; // a test's own cluster
+  q.set('host', BOUNCER[0]);
+  q.set('port', BOUNCER[1]);
+  return `${path}?${q.toString()}`;
+}
+
 export function dbUrl(name) {
   return ADMIN_URL.replace(/^postgresql:\/\/\/[^?]*/, `postgresql:///${name}`);
 }
@@ -70,7 +86,8 @@ export async function startServer(opts = {}) {
   const port = opts.port || await freePort();
   const env = {
     ...process.env,
-    DATABASE_URL: opts.db,
+    DATABASE_URL: serverDbUrl(opts.db),
+    ...(BOUNCER ? { DB_PREPARED_STATEMENTS: 'off' } : {}),
     PORT: String(port),
     JWT_HS256_SECRET: SECRET,
     DB_POOL_SIZE: '4',
