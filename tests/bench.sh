@@ -64,8 +64,6 @@ TOKEN=$TOKEN PORT=$PORT node -e '
     console.log(ids.join("\n"));
   })();' > "$BENCH_FAMILIES"
 
-REFERRAL=$(psql -X -At -d g1p -c "SELECT id FROM referrals WHERE region = 'gent' ORDER BY received_on DESC LIMIT 1")
-
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$SERVER/stat"; }
 HZ=$(getconf CLK_TCK)
 
@@ -90,6 +88,8 @@ run_wrk() {
 # deadlines list at realistic size.
 psql -X -q -d g1p -v n=100000 -v regions=1 -v years=10 -f tests/data/generate.sql
 psql -X -q -d g1p -c 'VACUUM ANALYZE'   # not autovacuum in the middle of a run
+REFERRAL=$(psql -X -At -d g1p -c "SELECT id FROM referrals WHERE region = 'gent' ORDER BY received_on DESC LIMIT 1")
+[[ -n $REFERRAL ]] || { echo "no referral to read" >&2; exit 1; }
 
 PGBENCH_TPS=$(pgbench -n -S -c16 -j2 -T"$SECONDS_PER_RUN" pgbench 2>/dev/null | awk '/^tps/ {printf "%d", $3}')
 echo
