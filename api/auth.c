@@ -6,6 +6,8 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <jwt.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,10 +83,13 @@ static int load_dir(struct auth_keys *k, const char *dir, char *err, size_t err_
   return rc;
 }
 
+static atomic_ulong key_generation;
+
 struct auth_keys *auth_keys_load(const char *hs256_secret, const char *dir, const char *issuer,
                                  const char *audience, char *err, size_t err_len) {
   struct auth_keys *k = calloc(1, sizeof *k);
   if (!k) return NULL;
+  k->generation = atomic_fetch_add(&key_generation, 1) + 1;
   if (hs256_secret) {
     k->hs256_len = strlen(hs256_secret);
     k->hs256_secret = (unsigned char *)strdup(hs256_secret);
@@ -109,6 +114,17 @@ void principal_clear(struct g1p_principal *p) {
   json_decref(p->regions);
   free(p->regions_pg);
   memset(p, 0, sizeof *p);
+}
+
+int principal_copy(struct g1p_principal *dst, const struct g1p_principal *src) {
+  *dst = *src;
+  dst->regions = json_deep_copy(src->regions);
+  dst->regions_pg = src->regions_pg ? strdup(src->regions_pg) : NULL;
+  if (!dst->regions || (src->regions_pg && !dst->regions_pg)) {
+    principal_clear(dst);
+    return -1;
+  }
+  return 0;
 }
 
 bool principal_has_scope(const struct g1p_principal *p, unsigned int scope) { return (p->scopes & scope) != 0; }
@@ -168,6 +184,8 @@ int auth_claims_parse(const struct auth_keys *keys, json_t *claims, time_t now,
   if ((double)now > exp + AUTH_LEEWAY_SECONDS) return fail(why, why_len, "token expired");
   if (numeric_date(claims, "nbf", &nbf, &bad) && (double)now + AUTH_LEEWAY_SECONDS < nbf) return fail(why, why_len, "token not yet valid");
   if (bad) return fail(why, why_len, "nbf is not a number");
+  out->exp = exp;
+  out->nbf = nbf;
 
   json_t *iss = json_object_get(claims, "iss");
   if (iss && !json_is_string(iss)) return fail(why, why_len, "iss is not a string");
@@ -295,4 +313,59 @@ void auth_keyring_free(struct auth_keyring *ring) {
     ring->retired = next;
   }
   free(ring);
+}
+
+/* ---- per-thread cache of verified tokens ------------------------------ */
+
+#define TOKEN_CACHE_SLOTS 64
+
+struct cached_token {
+  char *token;                 /* NULL: empty slot */
+  unsigned long generation;
+  struct g1p_principal who;
+};
+
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static void cache_free(void *ptr) {
+  struct cached_token *slots = ptr;
+  for (int i = 0; i < TOKEN_CACHE_SLOTS; i++) {
+    free(slots[i].token);
+    principal_clear(&slots[i].who);
+  }
+  free(slots);
+}
+
+static void cache_init(void) { pthread_key_create(&cache_key, cache_free); }
+
+static uint64_t fnv1a(const char *s) {
+  uint64_t h = 1469598103934665603ull;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  return h;
+}
+
+int auth_verify_cached(const struct auth_keys *keys, const char *token, time_t now,
+                       struct g1p_principal *out, char *why, size_t why_len) {
+  pthread_once(&cache_once, cache_init);
+  struct cached_token *slots = pthread_getspecific(cache_key);
+  if (!slots && (slots = calloc(TOKEN_CACHE_SLOTS, sizeof *slots)) != NULL) pthread_setspecific(cache_key, slots);
+  struct cached_token *slot = slots ? &slots[fnv1a(token) % TOKEN_CACHE_SLOTS] : NULL;
+  if (slot && slot->token && slot->generation == keys->generation && strcmp(slot->token, token) == 0) {
+    if ((double)now > slot->who.exp + AUTH_LEEWAY_SECONDS) return fail(why, why_len, "token expired");
+    if (slot->who.nbf && (double)now + AUTH_LEEWAY_SECONDS < slot->who.nbf) return fail(why, why_len, "token not yet valid");
+    if (principal_copy(out, &slot->who) == 0) return 0;
+  }
+  int rc = auth_verify(keys, token, now, out, why, why_len);
+  if (rc == 0 && slot) {
+    free(slot->token);
+    principal_clear(&slot->who);
+    slot->token = strdup(token);
+    slot->generation = keys->generation;
+    if (!slot->token || principal_copy(&slot->who, out) != 0) {
+      free(slot->token);
+      slot->token = NULL;
+    }
+  }
+  return rc;
 }

@@ -32,6 +32,7 @@ struct g1p_principal {
   char *regions_pg;         /* the same as a PostgreSQL text[] literal, e.g. {gent,meetjesland} */
   char org[37];             /* partner organisation UUID or "" */
   char family[37];          /* family UUID (scope plan:family) or "" */
+  double exp, nbf;          /* the token's validity window (nbf 0 when absent) */
 };
 
 struct auth_key {
@@ -49,6 +50,7 @@ struct auth_keys {
   char *issuer;             /* may be NULL */
   char *audience;           /* may be NULL */
   struct auth_keys *retired_next; /* the keyring's list of replaced sets */
+  unsigned long generation;       /* distinct per loaded set: cached verifications of another set do not count */
 };
 
 /* The keys in force, replaced as a whole on SIGHUP (key rotation). Readers
@@ -75,7 +77,16 @@ int auth_verify(const struct auth_keys *keys, const char *token, time_t now,
 int auth_claims_parse(const struct auth_keys *keys, json_t *claims, time_t now,
                       struct g1p_principal *out, char *why, size_t why_len);
 
+/* auth_verify with a small per-thread cache of tokens this key set has
+ * verified: a client sends the same token with every request, and a hit
+ * skips the signature and the parsing (the validity window is still checked
+ * on every request). Only successful verifications are cached. */
+int auth_verify_cached(const struct auth_keys *keys, const char *token, time_t now,
+                       struct g1p_principal *out, char *why, size_t why_len);
+
 void principal_clear(struct g1p_principal *p);
+/* Deep copy (dst owns its own regions); -1 when out of memory. */
+int principal_copy(struct g1p_principal *dst, const struct g1p_principal *src);
 bool principal_has_scope(const struct g1p_principal *p, unsigned int scope);
 bool principal_sees_region(const struct g1p_principal *p, const char *code);
 

@@ -102,7 +102,34 @@ static void test_issuer_audience(void) {
   auth_keys_free(k);
 }
 
+/* The cache answers a repeated token without verifying it again, but still
+ * checks its validity window, and never across key sets. */
+static void test_cache(void) {
+  char err[128], why[128];
+  struct auth_keys *k = auth_keys_load(SECRET, NULL, NULL, NULL, err, sizeof err);
+  struct auth_keys *k2 = auth_keys_load(SECRET, NULL, NULL, NULL, err, sizeof err);
+  struct auth_keys *other = auth_keys_load("another-secret-0123456789abcdefghijkl", NULL, NULL, NULL, err, sizeof err);
+  struct g1p_principal p;
+  char *t = make_token(JWT_ALG_HS256, SECRET, "{\"sub\":\"cached\",\"exp\":1000100,\"nbf\":999990,\"regions\":[\"gent\"]}");
+  CHECK(auth_verify_cached(k, t, 1000000, &p, why, sizeof why) == 0);
+  principal_clear(&p);
+  CHECK(auth_verify_cached(k, t, 1000001, &p, why, sizeof why) == 0); /* a hit */
+  CHECK_STR(p.sub, "cached");
+  CHECK_STR(p.regions_pg, "{gent}");
+  principal_clear(&p);
+  CHECK(auth_verify_cached(k, t, 1000161, &p, why, sizeof why) != 0); /* expired while cached */
+  CHECK(auth_verify_cached(k, t, 999900, &p, why, sizeof why) != 0);  /* before nbf - leeway */
+  CHECK(auth_verify_cached(k2, t, 1000001, &p, why, sizeof why) == 0); /* another set verifies again */
+  principal_clear(&p);
+  CHECK(auth_verify_cached(other, t, 1000001, &p, why, sizeof why) != 0); /* and may refuse */
+  free(t);
+  auth_keys_free(k);
+  auth_keys_free(k2);
+  auth_keys_free(other);
+}
+
 int main(void) {
+  test_cache();
   test_base64url();
   test_tokens();
   test_issuer_audience();
