@@ -51,7 +51,8 @@ PY
 # PostgreSQL refuses to run as root: as root we run it as the postgres OS
 # user, which must own the data folder and be able to traverse its parents.
 g1p_as_pg() {
-  if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+  # from / : the postgres user may not be allowed into the caller's folder
+  if [[ $(id -u) -eq 0 ]]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 g1p_pg_can_use() { # DIR: can the cluster's OS user reach DIR?
