@@ -1,9 +1,11 @@
 /* See include/g1p/query.h. Resource JSON comes from PostgreSQL as text and is
  * copied into the response as-is: no parse/re-serialise on the read path. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "g1p/base64url.h"
 #include "g1p/query.h"
+#include "g1p/validate.h"
 
 int query_answer_one(struct g1p_req *r, PGresult *res, int status, const char *what) {
   if (PQntuples(res) == 0) return problem_set(&r->problem, PROBLEM_NOT_FOUND, "No %s with that identifier is visible to you.", what);
@@ -84,3 +86,41 @@ int query_cursor(struct g1p_req *r, char **out) {
   *out = (char *)text;
   return 0;
 }
+
+static int bad_param(struct g1p_req *r, const char *name, const char *what) {
+  return problem_set(&r->problem, PROBLEM_BAD_REQUEST, "%s must be %s.", name, what);
+}
+
+int query_date_param(struct g1p_req *r, const char *name, const char **out) {
+  *out = req_query(r, name);
+  return *out && !validate_date(*out) ? bad_param(r, name, "a date (YYYY-MM-DD)") : 0;
+}
+
+int query_region_param(struct g1p_req *r, const char *name, const char **out) {
+  *out = req_query(r, name);
+  return *out && !validate_region_code(*out) ? bad_param(r, name, "a region code") : 0;
+}
+
+int query_enum_param(struct g1p_req *r, const char *name, const char *const *values, const char **out) {
+  *out = req_query(r, name);
+  if (!*out) return 0;
+  for (const char *const *v = values; *v; v++) if (strcmp(*v, *out) == 0) return 0;
+  char list[256] = "";
+  for (const char *const *v = values; *v; v++) snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", v == values ? "" : ", ", *v);
+  return problem_set(&r->problem, PROBLEM_BAD_REQUEST, "%s must be one of %s.", name, list);
+}
+
+int query_cursor_date_id(struct g1p_req *r, char *cursor, const char **date, const char **id) {
+  *date = *id = NULL;
+  if (!cursor) return 0;
+  char *sep = strchr(cursor, '|');
+  if (!sep) return problem_set(&r->problem, PROBLEM_BAD_REQUEST, "cursor is not a cursor this API gave out.");
+  *sep = '\0';
+  if (!validate_date(cursor) || !validate_uuid(sep + 1))
+    return problem_set(&r->problem, PROBLEM_BAD_REQUEST, "cursor is not a cursor this API gave out.");
+  *date = cursor;
+  *id = sep + 1;
+  return 0;
+}
+
+void query_limit_text(int limit, char out[16]) { snprintf(out, 16, "%d", limit + 1); }

@@ -12,10 +12,6 @@
 
 static const char *const RESOURCES[] = {"region", "organisation", "referral", "family", "plan", NULL};
 
-static int bad(struct g1p_req *r, const char *name, const char *what) {
-  return problem_set(&r->problem, PROBLEM_BAD_REQUEST, "%s must be %s.", name, what);
-}
-
 /* ?cursor= of an audit page: the last seq seen. */
 static int seq_cursor(struct g1p_req *r, char **cursor) {
   if (query_cursor(r, cursor)) return -1;
@@ -33,19 +29,14 @@ int audit_list(struct g1p_req *r) {
   char *cursor = NULL;
   if (access_require(r, ACCESS_AUDIT_READ) || req_limit(r, &limit) || seq_cursor(r, &cursor)) return -1;
   int rc = -1;
-  const char *resource = req_query(r, "resource"), *id = req_query(r, "id"), *sub = req_query(r, "sub");
-  const char *from = req_query(r, "from"), *to = req_query(r, "to");
-  if (resource) {
-    bool ok = false;
-    for (const char *const *x = RESOURCES; *x; x++) ok |= strcmp(*x, resource) == 0;
-    if (!ok) { bad(r, "resource", "one of region, organisation, referral, family, plan"); goto done; }
+  const char *resource, *from, *to, *id = req_query(r, "id"), *sub = req_query(r, "sub");
+  if (query_enum_param(r, "resource", RESOURCES, &resource) || query_date_param(r, "from", &from) || query_date_param(r, "to", &to)) goto done;
+  if ((id && (!*id || strlen(id) > 200)) || (sub && (!*sub || strlen(sub) > 255))) {
+    problem_set(&r->problem, PROBLEM_BAD_REQUEST, "id must be 1 to 200 characters and sub 1 to 255.");
+    goto done;
   }
-  if (id && (!*id || strlen(id) > 200)) { bad(r, "id", "1 to 200 characters"); goto done; }
-  if (sub && (!*sub || strlen(sub) > 255)) { bad(r, "sub", "1 to 255 characters"); goto done; }
-  if (from && !validate_date(from)) { bad(r, "from", "a date (YYYY-MM-DD)"); goto done; }
-  if (to && !validate_date(to)) { bad(r, "to", "a date (YYYY-MM-DD)"); goto done; }
   char lim[16];
-  snprintf(lim, sizeof lim, "%d", limit + 1);
+  query_limit_text(limit, lim);
   const char *params[] = {resource, id, sub, from, to, cursor, lim};
   /* from/to are whole days in Europe/Brussels, both inclusive. */
   rc = query_read_page(r,
@@ -69,7 +60,7 @@ int plans_audit(struct g1p_req *r) {
   if (access_require(r, ACCESS_PLAN_READ) || req_limit(r, &limit) || seq_cursor(r, &cursor)) goto done;
   if (db_acquire(r->app->db, &tx, &r->problem) || family_lock(r, &tx, family_id, NULL)) goto done;
   char lim[16];
-  snprintf(lim, sizeof lim, "%d", limit + 1);
+  query_limit_text(limit, lim);
   const char *params[] = {family_id, cursor, lim};
   rc = query_page_in(r, &tx,
                      "SELECT doc, seq FROM audit_docs WHERE family_id = $1::uuid AND resource = 'plan'"

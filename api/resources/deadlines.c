@@ -58,42 +58,22 @@ static const char DEADLINES_OVERDUE[] =
   "   AND ($8::date IS NULL OR (r.due_base, r.id) > ($8::date, $9::uuid))"
   " ORDER BY r.due_base, r.id LIMIT $10::int";
 
-static int bad(struct g1p_req *r, const char *name, const char *what) {
-  return problem_set(&r->problem, PROBLEM_BAD_REQUEST, "%s must be %s.", name, what);
-}
-
 int deadlines_list(struct g1p_req *r) {
   int limit;
   char *cursor = NULL;
-  if (access_require(r, ACCESS_REFERRALS_READ) || req_limit(r, &limit) || query_cursor(r, &cursor)) return -1;
+  const char *region, *state, *before, *after, *as_of, *after_on, *after_id;
   int rc = -1;
-  const char *region = req_query(r, "region"), *state = req_query(r, "state");
-  const char *before = req_query(r, "due_before"), *after = req_query(r, "due_after"), *as_of = req_query(r, "as_of");
-  char today[11];
+  if (access_require(r, ACCESS_REFERRALS_READ) || req_limit(r, &limit) || query_cursor(r, &cursor) ||
+      query_region_param(r, "region", &region) || query_enum_param(r, "state", STATES, &state) ||
+      query_date_param(r, "due_before", &before) || query_date_param(r, "due_after", &after) ||
+      query_date_param(r, "as_of", &as_of) || query_cursor_date_id(r, cursor, &after_on, &after_id))
+    goto done;
+  char today[11], lim[16];
   referral_today(today);
-  char *after_id = NULL;
-  if (region && !validate_region_code(region)) { bad(r, "region", "a region code"); goto done; }
-  if (state) {
-    bool ok = false;
-    for (const char *const *s = STATES; *s; s++) ok |= strcmp(*s, state) == 0;
-    if (!ok) { bad(r, "state", "one of open, due_soon, overdue, met, met_late, cancelled, paused"); goto done; }
-  }
-  if (before && !validate_date(before)) { bad(r, "due_before", "a date (YYYY-MM-DD)"); goto done; }
-  if (after && !validate_date(after)) { bad(r, "due_after", "a date (YYYY-MM-DD)"); goto done; }
-  if (as_of && !validate_date(as_of)) { bad(r, "as_of", "a date (YYYY-MM-DD)"); goto done; }
   if (!as_of) as_of = today;
-  if (cursor) {
-    char *sep = strchr(cursor, '|');
-    if (!sep || (*sep = '\0', !validate_date(cursor)) || !validate_uuid(sep + 1)) {
-      problem_set(&r->problem, PROBLEM_BAD_REQUEST, "cursor is not a cursor this API gave out.");
-      goto done;
-    }
-    after_id = sep + 1;
-  }
-  char lim[16];
-  snprintf(lim, sizeof lim, "%d", limit + 1);
+  query_limit_text(limit, lim);
   struct access_scope s = access_scope(r);
-  const char *params[] = {s.regions, s.org, as_of, region, state, before, after, after_id ? cursor : NULL, after_id, lim};
+  const char *params[] = {s.regions, s.org, as_of, region, state, before, after, after_on, after_id, lim};
   bool fast = state && strcmp(state, "overdue") == 0 && strcmp(as_of, today) >= 0;
   rc = query_read_page(r, fast ? DEADLINES_OVERDUE : DEADLINES_ALL, 10, params, limit);
 done:

@@ -206,13 +206,13 @@ int families_list(struct g1p_req *r) {
   int limit;
   char *cursor = NULL;
   if (access_require(r, ACCESS_FAMILIES_READ) || req_limit(r, &limit) || query_cursor(r, &cursor)) return -1;
-  const char *region = req_query(r, "region"), *coach = req_query(r, "coach");
+  const char *region, *coach = req_query(r, "coach");
   int rc = -1;
-  if (region && !validate_region_code(region)) { problem_set(&r->problem, PROBLEM_BAD_REQUEST, "region must be a region code."); goto done; }
+  if (query_region_param(r, "region", &region)) goto done;
   if (coach && (strlen(coach) == 0 || strlen(coach) > 255)) { problem_set(&r->problem, PROBLEM_BAD_REQUEST, "coach must be a coach's sub (1 to 255 characters)."); goto done; }
   if (cursor && !validate_uuid(cursor)) { problem_set(&r->problem, PROBLEM_BAD_REQUEST, "cursor is not a cursor this API gave out."); goto done; }
   char lim[16];
-  snprintf(lim, sizeof lim, "%d", limit + 1);
+  query_limit_text(limit, lim);
   struct access_scope s = access_scope(r);
   const char *params[] = {s.regions, s.org, s.family, region, coach, cursor, lim};
   rc = query_read_page(r,

@@ -59,16 +59,10 @@ int organisations_list(struct g1p_req *r) {
   int limit;
   char *cursor = NULL;
   if (access_require(r, ACCESS_REFERENCE_READ) || req_limit(r, &limit) || query_cursor(r, &cursor)) return -1;
-  const char *region = req_query(r, "region");
-  const char *sector = req_query(r, "sector");
+  const char *region, *sector;
   int rc = -1;
   char *after_name = NULL, *after_id = NULL;
-  if (region && !validate_region_code(region)) { problem_set(&r->problem, PROBLEM_BAD_REQUEST, "region must be a region code."); goto done; }
-  if (sector) {
-    bool ok = false;
-    for (const char *const *s = SECTORS; *s; s++) if (strcmp(*s, sector) == 0) ok = true;
-    if (!ok) { problem_set(&r->problem, PROBLEM_BAD_REQUEST, "sector must be one of the sector codes."); goto done; }
-  }
+  if (query_region_param(r, "region", &region) || query_enum_param(r, "sector", SECTORS, &sector)) goto done;
   if (cursor) {
     /* Our cursor is "<name>\x1f<id>": the last row's sort key. */
     char *sep = strrchr(cursor, 0x1f);
@@ -78,7 +72,7 @@ int organisations_list(struct g1p_req *r) {
     after_id = sep + 1;
   }
   char lim[16];
-  snprintf(lim, sizeof lim, "%d", limit + 1);
+  query_limit_text(limit, lim);
   const char *params[] = {region, sector, after_name, after_id, lim};
   rc = query_read_page(r,
                        "SELECT o.doc, o.name || chr(31) || o.id FROM organisation_docs o "

@@ -318,7 +318,7 @@ int plans_versions(struct g1p_req *r) {
   if (cursor && (strtol(cursor, &end, 10) < 1 || *end)) { problem_set(&r->problem, PROBLEM_BAD_REQUEST, "cursor is not a cursor this API gave out."); goto done; }
   if (db_acquire(r->app->db, &tx, &r->problem) || family_lock(r, &tx, family_id, NULL)) goto done;
   char lim[16];
-  snprintf(lim, sizeof lim, "%d", limit + 1);
+  query_limit_text(limit, lim);
   const char *params[] = {family_id, cursor, lim};
   rc = query_page_in(r, &tx,
                      "SELECT row_to_json(x), x.version FROM (SELECT v.version, g1p_ts(v.changed_at) AS changed_at, v.changed_by"

@@ -348,41 +348,25 @@ int referrals_get(struct g1p_req *r) {
   return query_read_one(r, "SELECT doc, version FROM referral_docs WHERE id = $1 AND " SCOPED(2, 3), 3, params, "referral");
 }
 
-static int bad_query(struct g1p_req *r, const char *name, const char *what) {
-  return problem_set(&r->problem, PROBLEM_BAD_REQUEST, "%s must be %s.", name, what);
-}
-
 int referrals_list(struct g1p_req *r) {
   int limit;
   char *cursor = NULL;
-  if (access_require(r, ACCESS_REFERRALS_READ) || req_limit(r, &limit) || query_cursor(r, &cursor)) return -1;
+  const char *region, *status, *from, *to, *after_on, *after_id;
   int rc = -1;
-  const char *region = req_query(r, "region"), *status = req_query(r, "status");
-  const char *from = req_query(r, "received_from"), *to = req_query(r, "received_to");
+  if (access_require(r, ACCESS_REFERRALS_READ) || req_limit(r, &limit) || query_cursor(r, &cursor) ||
+      query_region_param(r, "region", &region) || query_enum_param(r, "status", STATUSES, &status) ||
+      query_date_param(r, "received_from", &from) || query_date_param(r, "received_to", &to) ||
+      query_cursor_date_id(r, cursor, &after_on, &after_id))
+    goto done;
   const char *ext = req_query(r, "external_ref");
-  char *after_id = NULL;
-  if (region && !validate_region_code(region)) { bad_query(r, "region", "a region code"); goto done; }
-  if (status) {
-    bool ok = false;
-    for (const char *const *s = STATUSES; *s; s++) ok |= strcmp(*s, status) == 0;
-    if (!ok) { bad_query(r, "status", "one of received, contacted, in_trajectory, closed, withdrawn, declined"); goto done; }
-  }
-  if (from && !validate_date(from)) { bad_query(r, "received_from", "a date (YYYY-MM-DD)"); goto done; }
-  if (to && !validate_date(to)) { bad_query(r, "received_to", "a date (YYYY-MM-DD)"); goto done; }
-  if (ext && (strlen(ext) == 0 || strlen(ext) > 200)) { bad_query(r, "external_ref", "1 to 200 characters"); goto done; }
-  if (cursor) {
-    /* Our cursor is "<received_on>|<id>" of the last row. */
-    char *sep = strchr(cursor, '|');
-    if (!sep || (*sep = '\0', !validate_date(cursor)) || !validate_uuid(sep + 1)) {
-      problem_set(&r->problem, PROBLEM_BAD_REQUEST, "cursor is not a cursor this API gave out.");
-      goto done;
-    }
-    after_id = sep + 1;
+  if (ext && (strlen(ext) == 0 || strlen(ext) > 200)) {
+    problem_set(&r->problem, PROBLEM_BAD_REQUEST, "external_ref must be 1 to 200 characters.");
+    goto done;
   }
   char lim[16];
-  snprintf(lim, sizeof lim, "%d", limit + 1);
+  query_limit_text(limit, lim);
   struct access_scope s = access_scope(r);
-  const char *params[] = {s.regions, s.org, region, status, from, to, ext, after_id ? cursor : NULL, after_id, lim};
+  const char *params[] = {s.regions, s.org, region, status, from, to, ext, after_on, after_id, lim};
   rc = query_read_page(r,
                        "SELECT doc, received_on || '|' || id FROM referral_docs WHERE " SCOPED(1, 2)
                        " AND ($3::text IS NULL OR region = $3) AND ($4::text IS NULL OR status = $4)"

@@ -73,7 +73,7 @@ int regions_list(struct g1p_req *r) {
     return problem_set(&r->problem, PROBLEM_BAD_REQUEST, "cursor is not a cursor this API gave out.");
   }
   char lim[16];
-  snprintf(lim, sizeof lim, "%d", limit + 1);
+  query_limit_text(limit, lim);
   const char *params[] = {access_region_filter(r), cursor, lim};
   int rc = query_read_page(r,
                            "SELECT g.doc, g.code FROM region_docs g "

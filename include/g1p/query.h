@@ -21,6 +21,18 @@ int query_read_page(struct g1p_req *r, const char *sql, int n, const char *const
 /* The same on a connection the caller holds (e.g. after a visibility check). */
 int query_page_in(struct g1p_req *r, struct db_tx *tx, const char *sql, int n, const char *const *params, int limit);
 
+/* Query parameters of searches. Each leaves *out NULL when the parameter is
+ * absent, and answers -1 with a 400 problem naming it when it is malformed. */
+int query_date_param(struct g1p_req *r, const char *name, const char **out);
+int query_region_param(struct g1p_req *r, const char *name, const char **out);
+int query_enum_param(struct g1p_req *r, const char *name, const char *const *values, const char **out);
+/* A "<YYYY-MM-DD>|<uuid>" keyset cursor (the sort key of the last row):
+ * splits the decoded cursor (owned by the caller, see query_cursor) in place. */
+int query_cursor_date_id(struct g1p_req *r, char *cursor, const char **date, const char **id);
+/* limit + 1 as the text parameter of a page query (one row more tells
+ * whether there is a next page). */
+void query_limit_text(int limit, char out[16]);
+
 /* Decodes ?cursor= into its text (NULL when absent). -1 with a 400 problem
  * when it is not one of ours. Caller frees *out. */
 int query_cursor(struct g1p_req *r, char **out);
