@@ -3,9 +3,6 @@
 -- The referral a family was created from "started" it (families_started);
 -- referrals that join a family later did not.
 ALTER TABLE referrals ADD COLUMN started_family boolean NOT NULL DEFAULT false;
-UPDATE referrals r SET started_family = true
-WHERE r.family_id IS NOT NULL
-  AND r.id = (SELECT x.id FROM referrals x WHERE x.family_id = r.family_id ORDER BY x.received_on, x.id LIMIT 1);
 
 -- Metrics read referrals by received_on. The month and the days to the
 -- first contact are stored (computed once per write, not once per row read),
