@@ -187,7 +187,8 @@ static void map_error(struct db_tx *tx, const PGresult *res, struct g1p_problem 
     problem_set(p, PROBLEM_CONFLICT, "A resource with the same unique value already exists (%s).", constraint ? constraint : "unique");
   } else if (strcmp(state, "23503") == 0) {
     problem_set(p, PROBLEM_CONFLICT, "The change conflicts with a reference between resources (%s).", constraint ? constraint : "reference");
-  } else if (strcmp(state, "23514") == 0 || strcmp(state, "22P02") == 0 || strcmp(state, "22007") == 0 || strcmp(state, "22008") == 0) {
+  } else if (strcmp(state, "23514") == 0 || strcmp(state, "22P02") == 0 || strcmp(state, "22007") == 0 || strcmp(state, "22008") == 0 ||
+             strcmp(state, "22003") == 0) {
     problem_set(p, PROBLEM_VALIDATION, "A value is not acceptable (%s).", constraint ? constraint : "check");
   } else if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0) {
     problem_set(p, PROBLEM_UNAVAILABLE, "A concurrent change got in the way; retry the request.");

@@ -1,6 +1,7 @@
 /* Reading the audit trail: all of it for admins (GET /v1/audit), and the
  * log of one family plan (who read or changed it) for the family itself and
  * for staff who may read that plan. Rows are written by audit.c. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,8 @@ static const char *const RESOURCES[] = {"region", "organisation", "referral", "f
 static int seq_cursor(struct g1p_req *r, char **cursor) {
   if (query_cursor(r, cursor)) return -1;
   char *end = NULL;
-  if (*cursor && (strtoll(*cursor, &end, 10) < 1 || *end)) {
+  errno = 0;
+  if (*cursor && (strtoll(*cursor, &end, 10) < 1 || *end || errno == ERANGE)) {
     free(*cursor);
     *cursor = NULL;
     return problem_set(&r->problem, PROBLEM_BAD_REQUEST, "cursor is not a cursor this API gave out.");

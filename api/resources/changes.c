@@ -4,6 +4,7 @@
  * sql/005). Each change is shown only to tokens that may read its resource,
  * as it is scoped now. Partner systems and offline clients sync with
  * ?after=<next_after> instead of re-reading everything. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,28 +18,34 @@
  * cheap even for a token that may see few of the changes. */
 #define WINDOW_FACTOR 10
 static const char CHANGES_SQL[] =
-  "SELECT row_to_json(x), c.seq FROM (SELECT * FROM changes WHERE seq > $4::bigint ORDER BY seq LIMIT $9::int) c"
+  "WITH w AS (SELECT * FROM changes WHERE seq > $4::bigint ORDER BY seq LIMIT $9::int),"
+  " page AS (SELECT row_to_json(x)::text AS doc, c.seq FROM w c"
   " LEFT JOIN LATERAL (SELECT r.region, r.source_org, r.referrer_organisation_id FROM referrals r"
   "   WHERE r.id = CASE WHEN c.resource = 'referral' THEN c.resource_id::uuid END) r ON true"
   " LEFT JOIN LATERAL (SELECT f.id, f.region, f.coach_organisation_id FROM families f"
   "   WHERE f.id = CASE WHEN c.resource IN ('family', 'plan') THEN c.resource_id::uuid END) f ON true"
   " CROSS JOIN LATERAL (SELECT c.seq, c.resource, c.resource_id AS id, c.version, c.op, g1p_ts(c.at) AS at) x"
-  " WHERE c.seq > $4::bigint AND ("
-  "   c.resource = 'organisation'"
+  " WHERE c.resource = 'organisation'"
   "   OR (c.resource = 'region' AND ($5::text[] IS NULL OR c.resource_id = ANY($5::text[])))"
   "   OR (c.resource = 'referral' AND $6::bool AND r.region IS NOT NULL"
   "       AND ($1::text[] IS NULL OR r.region = ANY($1::text[]))"
   "       AND ($2::uuid IS NULL OR r.source_org = $2::uuid OR r.referrer_organisation_id = $2::uuid))"
-  "   OR (c.resource IN ('family', 'plan') AND $7::bool AND f.id IS NOT NULL AND " FAMILY_SCOPED(1, 2, 3) "))"
-  " ORDER BY c.seq LIMIT $8::int";
+  "   OR (c.resource IN ('family', 'plan') AND $7::bool AND f.id IS NOT NULL AND " FAMILY_SCOPED(1, 2, 3) ")"
+  " ORDER BY c.seq LIMIT $8::int)"
+  /* The page, then one last row holding the window's last position: both
+   * from one snapshot, so next_after never passes a change the page did not
+   * consider (a second statement could see stamps committed in between). */
+  " SELECT doc, seq FROM (SELECT doc, seq, 0 AS k FROM page"
+  "  UNION ALL SELECT NULL, (SELECT max(seq) FROM w), 1) u ORDER BY k, seq";
 
 int changes_list(struct g1p_req *r) {
   int limit;
   if (access_require(r, ACCESS_CHANGES_READ) || req_limit(r, &limit)) return -1;
   const char *after = req_query(r, "after");
   char *end = NULL;
+  errno = 0;
   long long after_n = after ? strtoll(after, &end, 10) : 0;
-  if (after && (!*after || *end || after_n < 0))
+  if (after && (!*after || *end || after_n < 0 || errno == ERANGE))
     return problem_set(&r->problem, PROBLEM_BAD_REQUEST, "after must be a whole number (a next_after of this feed).");
   char after_s[24], lim[16], window[16];
   snprintf(after_s, sizeof after_s, "%lld", after_n);
@@ -51,7 +58,7 @@ int changes_list(struct g1p_req *r) {
   const char *params[] = {s.regions, s.org, s.family, after_s, access_region_filter(r), referrals ? "t" : "f", families ? "t" : "f", lim, window};
 
   struct db_tx tx;
-  PGresult *res = NULL, *max = NULL;
+  PGresult *res = NULL;
   char *body = NULL;
   int rc = -1;
   if (db_acquire(r->app->db, &tx, &r->problem) || db_begin(&tx, &r->problem)) goto done;
@@ -63,15 +70,9 @@ int changes_list(struct g1p_req *r) {
   /* A short page means the whole window was considered: the reader may
    * continue after its last position, past changes it may not see. */
   long long next = after_n;
-  int rows = PQntuples(res);
-  if (rows == limit) {
-    next = atoll(PQgetvalue(res, rows - 1, 1));
-  } else {
-    const char *wparams[] = {after_s, window};
-    max = db_exec(&tx, &r->problem, "SELECT max(seq) FROM (SELECT seq FROM changes WHERE seq > $1::bigint ORDER BY seq LIMIT $2::int) w", 2, wparams);
-    if (!max) goto done;
-    if (!PQgetisnull(max, 0, 0)) next = atoll(PQgetvalue(max, 0, 0));
-  }
+  int rows = PQntuples(res) - 1; /* the last row is the window's end */
+  if (rows == limit) next = atoll(PQgetvalue(res, rows - 1, 1));
+  else if (!PQgetisnull(res, rows, 1)) next = atoll(PQgetvalue(res, rows, 1));
   if (db_commit(&tx, &r->problem)) goto done;
   size_t len = 64;
   for (int i = 0; i < rows; i++) len += (size_t)PQgetlength(res, i, 0) + 1;
@@ -87,7 +88,6 @@ int changes_list(struct g1p_req *r) {
   rc = respond_json_text(r, 200, body, o);
 done:
   PQclear(res);
-  PQclear(max);
   db_end(&tx);
   free(body);
   return rc;

@@ -209,20 +209,24 @@ static int intake_one(struct g1p_req *r, struct db_tx *tx, json_t *item, const c
   } else {
     /* It exists: the same push again, or a reuse of the key. */
     PQclear(res);
-    const char *find[] = {doc, source_org, ext, idem_key ? r->who.sub : NULL, idem_key};
+    struct access_scope sc = access_scope(r);
+    const char *find[] = {doc, source_org, ext, idem_key ? r->who.sub : NULL, idem_key, sc.regions, sc.org};
     res = db_exec(tx, p,
-                  "SELECT id, content_hash = md5($1::jsonb::text) FROM referrals "
+                  "SELECT id, content_hash = md5($1::jsonb::text), " SCOPED(6, 7) " FROM referrals "
                   "WHERE ($3::text IS NOT NULL AND external_ref = $3 AND source_org IS NOT DISTINCT FROM $2::uuid) "
                   "   OR ($5::text IS NOT NULL AND idempotency_sub = $4 AND idempotency_key = $5) "
                   "ORDER BY ($3::text IS NOT NULL AND external_ref = $3) DESC LIMIT 1",
-                  5, find);
+                  7, find);
     if (!res) goto done;
     if (PQntuples(res) == 0) {
       problem_set(p, PROBLEM_CONFLICT, "The referral conflicts with one that exists.");
     } else if (PQgetvalue(res, 0, 1)[0] != 't') {
       problem_set(p, PROBLEM_CONFLICT, "%s was already used for a referral with different content; send a new %s for a new referral.",
                   ext ? "This external_ref" : "This Idempotency-Key", ext ? "external_ref" : "key");
-      p->extra = json_pack("{s:s}", "referral_id", PQgetvalue(res, 0, 0));
+      /* Name the existing referral only to a caller who may see it. */
+      if (PQgetvalue(res, 0, 2)[0] == 't') p->extra = json_pack("{s:s}", "referral_id", PQgetvalue(res, 0, 0));
+    } else if (PQgetvalue(res, 0, 2)[0] != 't') {
+      problem_set(p, PROBLEM_CONFLICT, "%s is already used by a referral outside your scope.", ext ? "This external_ref" : "This Idempotency-Key");
     } else {
       snprintf(id, sizeof id, "%s", PQgetvalue(res, 0, 0));
       rc = 200;
@@ -510,12 +514,13 @@ int referrals_first_contact(struct g1p_req *r) {
    * open pause ends the day before the contact (or on it, if it began then). */
   const char *pause_params[] = {row.id, held_on};
   PGresult *res = db_exec(&tx, &r->problem,
-                          "SELECT count(*) FROM deadline_pauses WHERE referral_id = $1 AND from_on > $2::date", 2, pause_params);
+                          "SELECT count(*) FROM deadline_pauses WHERE referral_id = $1"
+                          " AND (from_on > $2::date OR to_on > $2::date)", 2, pause_params);
   if (!res) goto done;
   bool late_pause = atoi(PQgetvalue(res, 0, 0)) > 0;
   PQclear(res);
   if (late_pause) {
-    problem_set(&r->problem, PROBLEM_CONFLICT, "A deadline pause starts after %s; a pause must lie before the first contact.", held_on);
+    problem_set(&r->problem, PROBLEM_CONFLICT, "A deadline pause lasts beyond %s; pauses lie before the first contact (shorten the pause first).", held_on);
     goto done;
   }
   res = db_exec(&tx, &r->problem,

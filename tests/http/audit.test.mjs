@@ -88,7 +88,7 @@ test('only admins read the trail; filters and pagination', async () => {
   } while (cursor);
   assert.equal(seen.length, rows());
   assert.deepEqual(seen, [...seen].sort((a, b) => a - b));
-  for (const q of ['resource=plans', 'from=2025-02-30', 'to=x', 'cursor=abc', `id=${'x'.repeat(201)}`]) {
+  for (const q of ['resource=plans', 'from=2025-02-30', 'to=x', 'cursor=abc', `id=${'x'.repeat(201)}`, `cursor=${Buffer.from('99999999999999999999').toString('base64url')}`]) {
     assertProblem(await api(server, 'GET', `/v1/audit?${q}`, { token: admin() }), 400);
   }
 });

@@ -58,6 +58,7 @@ test('scoped like reads: other regions, other organisations, scopes', async () =
   assertProblem(await api(server, 'GET', '/v1/changes', { token: token({ scope: 'plan:family', family: fam.body.id }) }), 403);
   assertProblem(await api(server, 'GET', '/v1/changes?after=-1', { token: everyone() }), 400);
   assertProblem(await api(server, 'GET', '/v1/changes?after=x', { token: everyone() }), 400);
+  assertProblem(await api(server, 'GET', '/v1/changes?after=99999999999999999999', { token: everyone() }), 400);
 });
 
 test('a reader following the feed during concurrent writes sees every change exactly once, never going back', async () => {

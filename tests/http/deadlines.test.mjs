@@ -140,11 +140,14 @@ test('pauses never overlap, lie after receipt and before the contact, are not in
   assert.equal(n, 2);
 });
 
-test('a contact before a recorded pause is refused', async () => {
+test('a contact before or inside a recorded pause is refused', async () => {
   const r = await push('2025-04-01');
-  await api(server, 'POST', `/v1/referrals/${r.id}/deadline-pauses`, { token: gent(), body: { from: '2025-04-10', to: '2025-04-12', reason: 'other' } });
+  await api(server, 'POST', `/v1/referrals/${r.id}/deadline-pauses`, { token: gent(), body: { from: '2025-04-10', to: '2025-04-20', reason: 'other' } });
   assertProblem(await api(server, 'POST', `/v1/referrals/${r.id}/first-contact`, { token: gent(), body: { held_on: '2025-04-05', mode: 'office' } }), 409);
+  // backdated into the pause: the days after the contact would still move the deadline
+  assertProblem(await api(server, 'POST', `/v1/referrals/${r.id}/first-contact`, { token: gent(), body: { held_on: '2025-04-15', mode: 'office' } }), 409);
   assert.equal(psql(db, `SELECT status FROM referrals WHERE id = '${r.id}'`), 'received');
+  assert.equal((await api(server, 'POST', `/v1/referrals/${r.id}/first-contact`, { token: gent(), body: { held_on: '2025-04-20', mode: 'office' } })).status, 200);
 });
 
 test('the overdue list (today): index path, sorted by due date, filters and pagination', async () => {

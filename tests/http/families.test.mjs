@@ -232,7 +232,9 @@ test('versions are complete and immutable; paging; version n returns the plan as
   assert.deepEqual(old.body, v1);
   assert.equal(old.headers.get('etag'), '"1"');
   assert.deepEqual((await api(server, 'GET', `/v1/families/${f.id}/plan/versions/3`, { token: coach() })).body.strengths, ['s3']);
-  for (const n of ['0', '6', 'x', '-1', '99999999999']) assertProblem(await api(server, 'GET', `/v1/families/${f.id}/plan/versions/${n}`, { token: coach() }), 404);
+  for (const n of ['0', '6', 'x', '-1', '99999999999', '2147483648']) assertProblem(await api(server, 'GET', `/v1/families/${f.id}/plan/versions/${n}`, { token: coach() }), 404);
+  const big = Buffer.from('2147483648').toString('base64url');
+  assertProblem(await api(server, 'GET', `/v1/families/${f.id}/plan/versions?cursor=${big}`, { token: coach() }), 400);
   assert.throws(() => psql(db, `UPDATE plan_versions SET changed_by = 'x' WHERE family_id = '${f.id}'`), /immutable/);
   assert.throws(() => psql(db, `DELETE FROM plan_versions WHERE family_id = '${f.id}'`), /immutable/);
 });

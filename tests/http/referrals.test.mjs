@@ -193,6 +193,18 @@ test('organisation scoping: a partner sees only its own referrals and cannot cla
   assertProblem(await api(server, 'POST', '/v1/referrals', { token: ghost, body: referral() }), 422, ['/referrer']);
 });
 
+test('a key already used outside the caller\'s scope is a 409 that names nothing', async () => {
+  const body = referral({ referrer: { kind: 'organisation', organisation_id: orgA } });
+  const first = await api(server, 'POST', '/v1/referrals', { token: partner(orgA), body });
+  assert.equal(first.status, 201);
+  // a coordinator of another region re-uses the pair (same content, other region)
+  const other = await api(server, 'POST', '/v1/referrals', { token: coordinator(['meetjesland']), body: { ...body, region: 'meetjesland' } });
+  assertProblem(other, 409);
+  assert.equal(other.body.referral_id, undefined);
+  const same = await api(server, 'POST', '/v1/referrals', { token: coordinator(['meetjesland']), body });
+  assertProblem(same, 422, ['/region']);
+});
+
 test('scopes: reading needs referrals:read or :write, writing referrals:write', async () => {
   const reader = token({ scope: 'referrals:read', regions: ['gent'] });
   const planner = token({ scope: 'plans:read plans:write', regions: ['gent'] });
