@@ -50,14 +50,16 @@ static const struct rule RULES[] = {
  * itself and is never also a staff token, whatever else it claims. */
 static bool is_family_token(const struct g1p_principal *p) { return (p->scopes & SCOPE_PLAN_FAMILY) != 0; }
 
-int access_require(struct g1p_req *r, enum access_action action) {
+bool access_allows(const struct g1p_req *r, enum access_action action) {
   const struct rule *rule = &RULES[action];
   const struct g1p_principal *p = &r->who;
-  bool ok;
-  if (is_family_token(p)) ok = rule->family_token_ok;
-  else ok = rule->any_of == 0 || (p->scopes & rule->any_of) != 0;
-  if (ok) return 0;
-  return problem_set(&r->problem, PROBLEM_FORBIDDEN, "This needs the %s scope.", rule->needs);
+  if (is_family_token(p)) return rule->family_token_ok;
+  return rule->any_of == 0 || (p->scopes & rule->any_of) != 0;
+}
+
+int access_require(struct g1p_req *r, enum access_action action) {
+  if (access_allows(r, action)) return 0;
+  return problem_set(&r->problem, PROBLEM_FORBIDDEN, "This needs the %s scope.", RULES[action].needs);
 }
 
 bool access_sees_region(const struct g1p_req *r, const char *code) {

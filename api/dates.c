@@ -60,12 +60,3 @@ long dates_brussels_day(time_t t) {
   if (local < 0 && local % 86400) days--;
   return days;
 }
-
-long dates_add_month(long days) {
-  static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  int y, m, d;
-  dates_civil_from_days(days, &y, &m, &d);
-  if (++m > 12) { m = 1; y++; }
-  int max = mdays[m - 1] + (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0));
-  return dates_days_from_civil(y, m, d > max ? max : d);
-}

@@ -78,13 +78,13 @@ int respond_problem(struct g1p_req *r) {
   return U_CALLBACK_COMPLETE;
 }
 
-static bool is_json_type(const char *ct, bool *merge_patch) {
+static bool is_json_type(const char *ct) {
   /* application/json or application/merge-patch+json, optionally with
    * "; charset=utf-8"; any other charset is refused (bodies are UTF-8). */
   size_t n = strcspn(ct, ";");
   while (n > 0 && ct[n - 1] == ' ') n--;
-  *merge_patch = (n == 28 && strncasecmp(ct, "application/merge-patch+json", 28) == 0);
-  if (!*merge_patch && !(n == 16 && strncasecmp(ct, "application/json", 16) == 0)) return false;
+  bool merge_patch = n == 28 && strncasecmp(ct, "application/merge-patch+json", 28) == 0;
+  if (!merge_patch && !(n == 16 && strncasecmp(ct, "application/json", 16) == 0)) return false;
   const char *params = ct + strcspn(ct, ";");
   while (*params == ';') {
     params++;
@@ -134,8 +134,7 @@ int layer_request(const struct _u_request *req, struct _u_response *resp, void *
   }
   if (req->binary_body_length > 0) {
     const char *ct = u_map_get_case(req->map_header, "Content-Type");
-    bool merge_patch = false;
-    if (!ct || !is_json_type(ct, &merge_patch)) {
+    if (!ct || !is_json_type(ct)) {
       problem_set(&r->problem, PROBLEM_UNSUPPORTED_MEDIA, "Send request bodies as application/json (or application/merge-patch+json for PATCH), in UTF-8.");
       return respond_problem(r);
     }

@@ -52,9 +52,8 @@ int changes_list(struct g1p_req *r) {
   snprintf(lim, sizeof lim, "%d", limit);
   snprintf(window, sizeof window, "%d", limit * WINDOW_FACTOR);
   struct access_scope s = access_scope(r);
-  bool referrals = access_require(r, ACCESS_REFERRALS_READ) == 0;
-  bool families = access_require(r, ACCESS_FAMILIES_READ) == 0;
-  problem_clear(&r->problem);
+  bool referrals = access_allows(r, ACCESS_REFERRALS_READ);
+  bool families = access_allows(r, ACCESS_FAMILIES_READ);
   const char *params[] = {s.regions, s.org, s.family, after_s, access_region_filter(r), referrals ? "t" : "f", families ? "t" : "f", lim, window};
 
   struct db_tx tx;

@@ -63,24 +63,6 @@ int family_lock(struct g1p_req *r, struct db_tx *tx, const char *id, long long *
   return rc;
 }
 
-int organisations_check_exist(struct g1p_req *r, struct db_tx *tx, json_t *refs) {
-  int rc = 0;
-  if (json_array_size(refs) > 0) {
-    char *text = json_dumps(refs, JSON_COMPACT);
-    const char *params[] = {text};
-    PGresult *res = db_exec(tx, &r->problem,
-                            "SELECT x->>'pointer' FROM jsonb_array_elements($1::jsonb) x"
-                            " WHERE NOT EXISTS (SELECT 1 FROM organisations o WHERE o.id = (x->>'id')::uuid)",
-                            1, params);
-    free(text);
-    if (!res) rc = -1;
-    for (int i = 0; res && i < PQntuples(res); i++) problem_add_error(&r->problem, PQgetvalue(res, i, 0), "names no organisation");
-    PQclear(res);
-  }
-  json_decref(refs);
-  return rc;
-}
-
 static void add_ref(json_t *refs, const char *pointer, json_t *id) {
   if (json_is_string(id)) json_array_append_new(refs, json_pack("{s:s,s:O}", "pointer", pointer, "id", id));
 }
@@ -111,8 +93,8 @@ static int answer(struct g1p_req *r, struct db_tx *tx, const char *id, int statu
   return rc;
 }
 
-/* Moves a contacted referral into this family's trajectory. */
-static int take_referral(struct g1p_req *r, struct db_tx *tx, const struct referral_row *row, const char *family_id, bool starts) {
+/* Only a contacted referral without a family can join one: 409 otherwise. */
+static int referral_can_join(struct g1p_req *r, const struct referral_row *row) {
   if (row->family_id[0]) {
     problem_set(&r->problem, PROBLEM_CONFLICT, "The referral already belongs to a family.");
     r->problem.extra = json_pack("{s:s}", "family_id", row->family_id);
@@ -124,6 +106,12 @@ static int take_referral(struct g1p_req *r, struct db_tx *tx, const struct refer
     r->problem.extra = json_pack("{s:s}", "current_status", row->status);
     return -1;
   }
+  return 0;
+}
+
+/* Moves the referral into this family's trajectory (starts: the family was
+ * created from it), with its audit row. */
+static int take_referral(struct g1p_req *r, struct db_tx *tx, const struct referral_row *row, const char *family_id, bool starts) {
   const char *params[] = {row->id, family_id, starts ? "t" : "f"};
   PGresult *res = db_exec(tx, &r->problem,
                           "UPDATE referrals SET status = 'in_trajectory', family_id = $2, started_family = $3::bool WHERE id = $1 RETURNING version",
@@ -157,7 +145,7 @@ int families_create(struct g1p_req *r) {
       }
       goto done;
     }
-    if (row.family_id[0] || strcmp(row.status, "contacted") != 0) { take_referral(r, &tx, &row, "", false); goto done; }
+    if (referral_can_join(r, &row)) goto done;
   } else {
     const char *key[] = {region};
     res = db_exec(&tx, &r->problem, "SELECT 1 FROM regions WHERE code = $1", 1, key);
@@ -299,7 +287,7 @@ int families_attach_referral(struct g1p_req *r) {
     problem_add_error(&r->problem, "/referral_id", "is a referral of another region (%s)", row.region);
     goto done;
   }
-  if (take_referral(r, &tx, &row, id, false)) goto done;
+  if (referral_can_join(r, &row) || take_referral(r, &tx, &row, id, false)) goto done;
   /* The family changed (it collected a referral): a new version. */
   PQclear(res);
   res = db_exec(&tx, &r->problem, "UPDATE families SET version = version WHERE id = $1", 1, key);

@@ -49,6 +49,24 @@ static int set_regions(struct g1p_req *r, struct db_tx *tx, const char *id, json
   return 0;
 }
 
+int organisations_check_exist(struct g1p_req *r, struct db_tx *tx, json_t *refs) {
+  int rc = 0;
+  if (json_array_size(refs) > 0) {
+    char *text = json_dumps(refs, JSON_COMPACT);
+    const char *params[] = {text};
+    PGresult *res = db_exec(tx, &r->problem,
+                            "SELECT x->>'pointer' FROM jsonb_array_elements($1::jsonb) x"
+                            " WHERE NOT EXISTS (SELECT 1 FROM organisations o WHERE o.id = (x->>'id')::uuid)",
+                            1, params);
+    free(text);
+    if (!res) rc = -1;
+    for (int i = 0; res && i < PQntuples(res); i++) problem_add_error(&r->problem, PQgetvalue(res, i, 0), "names no organisation");
+    PQclear(res);
+  }
+  json_decref(refs);
+  return rc;
+}
+
 static void explain_conflict(struct g1p_req *r, json_t *body) {
   if (r->problem.kind == PROBLEM_CONFLICT && json_string_value(json_object_get(body, "kbo_number")))
     problem_set(&r->problem, PROBLEM_CONFLICT, "An organisation with KBO number %s already exists.",
@@ -155,7 +173,6 @@ int organisations_update(struct g1p_req *r) {
   if (db_acquire(r->app->db, &tx, &r->problem) || db_begin(&tx, &r->problem)) goto done;
   if (lock_for_write(r, &tx, id)) goto done;
   json_t *regions = json_object_get(body, "regions");
-  if (json_is_null(regions)) regions = NULL;
   if (regions_check_exist(r, &tx, regions, "/regions") || problem_has_errors(&r->problem)) goto done;
   const char *key[] = {id};
   if (json_object_size(body) > 0) {

@@ -32,7 +32,10 @@ struct access_scope access_scope(const struct g1p_req *r);
 /* Whether the token's regions include code (no admin exception). */
 bool access_in_regions(const struct g1p_req *r, const char *code);
 
-/* 0 when the principal may do action at all; -1 with a 403 problem. */
+/* Whether the principal may do action at all (scopes only; scoping to
+ * regions and organisations is in each query). */
+bool access_allows(const struct g1p_req *r, enum access_action action);
+/* The same as 0, or -1 with a 403 problem naming the scope needed. */
 int access_require(struct g1p_req *r, enum access_action action);
 /* Whether the principal's regions include code (admins see every region). */
 bool access_sees_region(const struct g1p_req *r, const char *code);

@@ -1,4 +1,5 @@
-/* Calendar helpers for the programme's dates. "Today" is the date in
+/* Calendar helpers for the programme's dates. The one-month deadline rule
+ * itself lives in the database (sql/002_referrals.sql), in one place. "Today" is the date in
  * Europe/Brussels (the programme's clock), computed without touching the
  * process time zone (setenv("TZ") is not thread-safe). Pure: unit-tested. */
 #ifndef G1P_DATES_H
@@ -16,7 +17,5 @@ void dates_format(long days, char out[11]);
 /* The date in Europe/Brussels at instant t (CET, CEST from the last Sunday
  * of March 01:00 UTC to the last Sunday of October 01:00 UTC). */
 long dates_brussels_day(time_t t);
-/* received + 1 calendar month, clamped to the last day of that month. */
-long dates_add_month(long days);
 
 #endif

@@ -16,8 +16,4 @@
 /* Locks the family id if the caller may see it (404 otherwise). */
 int family_lock(struct g1p_req *r, struct db_tx *tx, const char *id, long long *version);
 
-/* Adds a 422 error for each organisation id that names no organisation.
- * refs is an array of {"pointer": "/x", "id": "uuid"}; it is consumed. */
-int organisations_check_exist(struct g1p_req *r, struct db_tx *tx, json_t *refs);
-
 #endif

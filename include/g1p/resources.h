@@ -66,4 +66,8 @@ int changes_list(struct g1p_req *r);
  * "<pointer>/<i>" for each code in the JSON array codes that names no
  * region. Returns -1 when the query failed (problem set), else 0. */
 int regions_check_exist(struct g1p_req *r, struct db_tx *tx, json_t *codes, const char *pointer);
+/* (api/resources/organisations.c) Adds a 422 error at each pointer whose
+ * organisation id names no organisation. refs is an array of
+ * {"pointer": "/x", "id": "uuid"}; it is consumed. */
+int organisations_check_exist(struct g1p_req *r, struct db_tx *tx, json_t *refs);
 #endif
