@@ -15,6 +15,7 @@
 #include <yder.h>
 #include "g1p/http.h"
 #include "g1p/routes.h"
+#include "g1p/validate.h"
 
 static struct g1p_req *req_of(struct _u_response *resp) { return resp->shared_data; }
 
@@ -39,6 +40,7 @@ static void req_free(void *ptr) {
                 r->authenticated ? r->who.sub : "-");
   principal_clear(&r->who);
   problem_clear(&r->problem);
+  urlquery_free(&r->query);
   free(r);
   atomic_fetch_sub(&in_flight, 1);
 }
@@ -101,6 +103,59 @@ static bool is_json_type(const char *ct) {
   return true;
 }
 
+/* Our own limits on the request head, well inside libmicrohttpd's buffer
+ * (main.c), so that what exceeds them gets a problem rather than the
+ * library's bare HTML page. */
+#define MAX_TARGET_BYTES 8192
+#define MAX_HEADER_BYTES 16384
+
+/* The headers the API reads, whose values must be visible ASCII (with spaces
+ * and tabs). ulfius is told to keep every header value as sent (main.c sets
+ * check_utf8 = 0), so nothing is dropped before this check sees it.
+ * X-Request-Id is not here: an unusable one is replaced (see the contract). */
+static const char *const ASCII_HEADERS[] = {"Authorization", "Idempotency-Key", "If-Match", "If-None-Match",
+                                            "Content-Type", "Content-Length", "Accept", NULL};
+
+static bool header_is_ascii(const char *v, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)v[i];
+    if (!((c >= 0x20 && c < 0x7f) || c == '\t')) return false;
+  }
+  return true;
+}
+
+/* The request head: its size, the headers we read, the raw query string. */
+static int check_request_head(struct g1p_req *r, const struct _u_request *req) {
+  const char *target = req->http_url ? req->http_url : "";
+  size_t tlen = strlen(target);
+  if (tlen > MAX_TARGET_BYTES)
+    return problem_set(&r->problem, PROBLEM_URI_TOO_LONG, "The request target (path and query) must be at most %d bytes; it has %zu.", MAX_TARGET_BYTES, tlen);
+  size_t hbytes = 0;
+  const struct _u_map *h = req->map_header;
+  for (int i = 0; h && i < h->nb_values; i++) hbytes += strlen(h->keys[i]) + h->lengths[i] + 4;
+  if (hbytes > MAX_HEADER_BYTES)
+    return problem_set(&r->problem, PROBLEM_HEADERS_TOO_LARGE, "The request headers must be at most %d bytes together; they have %zu.", MAX_HEADER_BYTES, hbytes);
+  for (const char *const *name = ASCII_HEADERS; *name; name++) {
+    const char *v = u_map_get_case(req->map_header, *name);
+    if (v && !header_is_ascii(v, strlen(v))) {
+      problem_set(&r->problem, PROBLEM_BAD_REQUEST, "The %s header must be visible ASCII characters (with spaces).", *name);
+      r->problem.extra = json_pack("{s:s}", "header", *name);
+      return -1;
+    }
+  }
+  const char *q = strchr(target, '?');
+  if (q) {
+    char bad[128];
+    enum urlquery_error e = urlquery_parse(q + 1, tlen - (size_t)(q + 1 - target), &r->query, bad, sizeof bad);
+    if (e != URLQUERY_OK) {
+      problem_set(&r->problem, PROBLEM_BAD_REQUEST, "Query parameter %s %s.", bad[0] ? bad : "(unnamed)", urlquery_error_text(e));
+      r->problem.extra = json_pack("{s:s}", "parameter", bad);
+      return -1;
+    }
+  }
+  return 0;
+}
+
 int layer_request(const struct _u_request *req, struct _u_response *resp, void *app) {
   struct g1p_req *r = calloc(1, sizeof *r);
   if (!r) return U_CALLBACK_ERROR;
@@ -123,6 +178,7 @@ int layer_request(const struct _u_request *req, struct _u_response *resp, void *
     for (size_t i = 0; i < sizeof b; i++) sprintf(r->id + 2 * i, "%02x", b[i]);
   }
   u_map_put(resp->map_header, "X-Request-Id", r->id);
+  if (check_request_head(r, req) != 0) return respond_problem(r);
 
   /* ulfius truncates bodies silently at max_post_body_size, so a body of
    * exactly the limit may be a truncated one: both count as too large. */
@@ -186,6 +242,19 @@ int layer_auth(const struct _u_request *req, struct _u_response *resp, void *app
 int layer_dispatch(const struct _u_request *req, struct _u_response *resp, void *route) {
   struct g1p_req *r = req_of(resp);
   const struct route *rt = route;
+  for (int i = 0; i < r->query.n; i++) {
+    const char *name = r->query.p[i].name, *at = rt->query ? strstr(rt->query, name) : NULL;
+    size_t n = strlen(name);
+    while (at && !((at == rt->query || at[-1] == ' ') && (at[n] == ' ' || at[n] == '\0'))) at = strstr(at + 1, name);
+    if (!at) {
+      char shown[128];
+      printable_copy(shown, sizeof shown, name, n);
+      problem_set(&r->problem, PROBLEM_BAD_REQUEST, "Query parameter %s is not one this operation reads%s%s.", shown,
+                  rt->query ? "; it reads: " : "; it reads none", rt->query ? rt->query : "");
+      r->problem.extra = json_pack("{s:s}", "parameter", shown);
+      return respond_problem(r);
+    }
+  }
   if (rt->handler(r) != 0) return respond_problem(r);
   return U_CALLBACK_COMPLETE;
 }
@@ -203,7 +272,7 @@ int layer_catch_all(const struct _u_request *req, struct _u_response *resp, void
   return respond_problem(r);
 }
 
-const char *req_query(const struct g1p_req *r, const char *name) { return u_map_get(r->http->map_url, name); }
+const char *req_query(const struct g1p_req *r, const char *name) { return urlquery_get(&r->query, name); }
 const char *req_header(const struct g1p_req *r, const char *name) { return u_map_get_case(r->http->map_header, name); }
 
 int req_json_body(struct g1p_req *r, json_t **out) {
@@ -237,7 +306,7 @@ int req_if_match(struct g1p_req *r, long long current) {
     if (*s == '"') {
       char *end = NULL;
       long long v = strtoll(s + 1, &end, 10);
-      if (end && *end == '"' && end > s + 1 && v == current) return 0;
+      if (s[1] >= '0' && s[1] <= '9' && end && *end == '"' && v == current) return 0;
     }
     s += strcspn(s, ",");
   }
@@ -248,11 +317,8 @@ int req_if_match(struct g1p_req *r, long long current) {
 
 int req_limit(struct g1p_req *r, int *limit) {
   const char *v = req_query(r, "limit");
-  *limit = 50;
-  if (!v) return 0;
-  char *end = NULL;
-  long n = strtol(v, &end, 10);
-  if (!*v || *end || n < 1 || n > 500)
+  long long n = 50;
+  if (v && !parse_whole_number(v, 1, 500, &n))
     return problem_set(&r->problem, PROBLEM_BAD_REQUEST, "limit must be a whole number from 1 to 500.");
   *limit = (int)n;
   return 0;

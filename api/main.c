@@ -60,6 +60,9 @@ static int serve(const struct g1p_config *cfg, const struct g1p_app *app) {
   inst.max_post_body_size = cfg->max_body_bytes;
   inst.allowed_post_processor = U_POST_PROCESS_NONE;
   inst.timeout = cfg->request_timeout_s;
+  /* Keep every header and query value as sent: layer_request checks them and
+   * answers 400, where ulfius would drop a value that is not UTF-8. */
+  inst.check_utf8 = 0;
   if (routes_register(&inst, app) != 0) { ulfius_clean_instance(&inst); return 1; }
 
   /* One MHD worker thread per pooled connection: measured here as the best
@@ -68,6 +71,11 @@ static int serve(const struct g1p_config *cfg, const struct g1p_app *app) {
     {MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)cfg->pool_size, NULL},
     {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)cfg->request_timeout_s, NULL},
     {MHD_OPTION_CONNECTION_LIMIT, 4096, NULL},
+    /* The request head must fit in this per-connection buffer, or
+     * libmicrohttpd itself answers 414/431 as HTML. 128 KiB leaves room for
+     * layer_request's own limits (8 KiB target, 16 KiB headers) to answer
+     * with a problem; only heads far beyond them meet the library's page. */
+    {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)(128 * 1024), NULL},
     {MHD_OPTION_SOCK_ADDR, 0, &addr},
     {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)mhd_request_completed, NULL},
     {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)ulfius_uri_logger, NULL},

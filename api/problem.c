@@ -19,9 +19,11 @@ static const struct kind_info KINDS[] = {
   [PROBLEM_CONFLICT] = {409, "conflict", "Conflict with the current state"},
   [PROBLEM_PRECONDITION_FAILED] = {412, "precondition-failed", "Precondition failed"},
   [PROBLEM_BODY_TOO_LARGE] = {413, "body-too-large", "Request body too large"},
+  [PROBLEM_URI_TOO_LONG] = {414, "uri-too-long", "Request target too long"},
   [PROBLEM_UNSUPPORTED_MEDIA] = {415, "unsupported-media-type", "Unsupported media type"},
   [PROBLEM_VALIDATION] = {422, "validation", "Validation failed"},
   [PROBLEM_PRECONDITION_REQUIRED] = {428, "precondition-required", "Precondition required"},
+  [PROBLEM_HEADERS_TOO_LARGE] = {431, "headers-too-large", "Request header fields too large"},
   [PROBLEM_INTERNAL] = {500, "internal", "Internal error"},
   [PROBLEM_UNAVAILABLE] = {503, "unavailable", "Service unavailable"},
 };

@@ -61,19 +61,70 @@ bool validate_email(const char *s) {
   return true;
 }
 
+bool parse_whole_number(const char *s, long long min, long long max, long long *out) {
+  size_t n = s ? strlen(s) : 0;
+  if (n == 0 || n > 18) return false;
+  long long v = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    v = v * 10 + (s[i] - '0');
+  }
+  if (v < min || v > max) return false;
+  if (out) *out = v;
+  return true;
+}
+
 size_t utf8_length(const char *s) {
   size_t n = 0;
   for (; *s; s++) if (((unsigned char)*s & 0xC0) != 0x80) n++;
   return n;
 }
 
-bool has_control_chars(const char *s, bool multiline) {
-  for (; *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c == 0x7f) return true;
-    if (c < 0x20 && !(multiline && (c == '\n' || c == '\t' || c == '\r'))) return true;
+const char TEXT_NOT_UTF8[] = "must be valid UTF-8";
+
+/* Decodes one code point at s[*i] (strict: no overlong forms, no surrogates,
+ * nothing above U+10FFFF); -1 when malformed. */
+static long utf8_next(const unsigned char *s, size_t len, size_t *i) {
+  unsigned char c = s[*i];
+  size_t need;
+  long cp, min;
+  if (c < 0x80) { (*i)++; return c; }
+  if (c >= 0xC2 && c <= 0xDF) { need = 1; cp = c & 0x1F; min = 0x80; }
+  else if (c >= 0xE0 && c <= 0xEF) { need = 2; cp = c & 0x0F; min = 0x800; }
+  else if (c >= 0xF0 && c <= 0xF4) { need = 3; cp = c & 0x07; min = 0x10000; }
+  else return -1;
+  if (*i + need >= len) return -1;
+  for (size_t k = 1; k <= need; k++) {
+    if ((s[*i + k] & 0xC0) != 0x80) return -1;
+    cp = (cp << 6) | (s[*i + k] & 0x3F);
   }
-  return false;
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return -1;
+  *i += need + 1;
+  return cp;
+}
+
+static bool is_disguising_format(long cp) {
+  return (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0x200B ||
+         (cp >= 0x2060 && cp <= 0x2064) || cp == 0xFEFF || (cp >= 0xFFF9 && cp <= 0xFFFB) || cp == 0xE0001;
+}
+
+const char *text_rule(const char *text, size_t len, bool multiline) {
+  const unsigned char *s = (const unsigned char *)text;
+  for (size_t i = 0; i < len;) {
+    long cp = utf8_next(s, len, &i);
+    if (cp < 0) return TEXT_NOT_UTF8;
+    if (cp == 0) return "must not contain NUL characters";
+    if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F)) {
+      if (!(multiline && (cp == '\n' || cp == '\t' || cp == '\r'))) return "must not contain control characters";
+    } else if (cp == 0x2028 || cp == 0x2029) {
+      if (!multiline) return "must not contain line or paragraph separators";
+    } else if (is_disguising_format(cp)) {
+      return "must not contain invisible formatting characters (bidirectional overrides or isolates, zero-width spaces, byte order marks)";
+    } else if ((cp >= 0xFDD0 && cp <= 0xFDEF) || (cp & 0xFFFE) == 0xFFFE) {
+      return "must not contain Unicode noncharacters";
+    }
+  }
+  return NULL;
 }
 
 static const struct field_rule *find_rule(const struct field_rule *rules, const char *name) {
@@ -102,8 +153,10 @@ static void check_string(const json_t *v, const struct field_rule *r, const char
     size_t n = utf8_length(s);
     if ((long long)n < r->min || (long long)n > r->max)
       problem_add_error(p, ptr, "must be %lld to %lld characters long", r->min, r->max);
-    else if (has_control_chars(s, r->type == FT_TEXT))
-      problem_add_error(p, ptr, "must not contain control characters");
+    else {
+      const char *why = text_rule(s, json_string_length(v), r->type == FT_TEXT);
+      if (why) problem_add_error(p, ptr, "%s", why);
+    }
     break;
   }
   case FT_ENUM: {

@@ -102,6 +102,9 @@ auth_file = $dir/users.txt
 pool_mode = transaction
 max_client_conn = 2000
 default_pool_size = 20
+; a client waits at most this long for a server connection (the default,
+; 120 s, would hold a request that long while the database is gone)
+query_wait_timeout = 5
 ignore_startup_parameters = extra_float_digits,options
 logfile = $dir/pgbouncer.log
 pidfile = $dir/pgbouncer.pid

@@ -45,6 +45,6 @@ if [[ -z ${G1P_QUICK:-} ]]; then
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   export LSAN_OPTIONS=suppressions=$G1P_ROOT/tests/lsan.supp:print_suppressions=0
   G1P_SANITIZED=1 ctest --test-dir build-asan --output-on-failure -j2
-  g1p_log "fuzzing the body validators and the token parser (${FUZZ_SECONDS:-20} s each)"
+  g1p_log "fuzzing the body validators, the token parser and the query decoder (${FUZZ_SECONDS:-20} s each)"
   ctest --test-dir build-fuzz --output-on-failure -j2 -R '^fuzz_'
 fi

@@ -1,7 +1,6 @@
 /* Reading the audit trail: all of it for admins (GET /v1/audit), and the
  * log of one family plan (who read or changed it) for the family itself and
  * for staff who may read that plan. Rows are written by audit.c. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,9 +15,7 @@ static const char *const RESOURCES[] = {"region", "organisation", "referral", "f
 /* ?cursor= of an audit page: the last seq seen. */
 static int seq_cursor(struct g1p_req *r, char **cursor) {
   if (query_cursor(r, cursor)) return -1;
-  char *end = NULL;
-  errno = 0;
-  if (*cursor && (strtoll(*cursor, &end, 10) < 1 || *end || errno == ERANGE)) {
+  if (*cursor && !parse_whole_number(*cursor, 1, 999999999999999999LL, NULL)) {
     free(*cursor);
     *cursor = NULL;
     return problem_set(&r->problem, PROBLEM_BAD_REQUEST, "cursor is not a cursor this API gave out.");

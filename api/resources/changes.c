@@ -4,13 +4,13 @@
  * sql/005). Each change is shown only to tokens that may read its resource,
  * as it is scoped now. Partner systems and offline clients sync with
  * ?after=<next_after> instead of re-reading everything. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "g1p/access.h"
 #include "g1p/families.h"
 #include "g1p/resources.h"
+#include "g1p/validate.h"
 
 /* Walks at most a window of the feed (WINDOW_FACTOR x limit positions) in
  * seq order and looks up each change's resource by key; the CASE keeps
@@ -42,10 +42,8 @@ int changes_list(struct g1p_req *r) {
   int limit;
   if (access_require(r, ACCESS_CHANGES_READ) || req_limit(r, &limit)) return -1;
   const char *after = req_query(r, "after");
-  char *end = NULL;
-  errno = 0;
-  long long after_n = after ? strtoll(after, &end, 10) : 0;
-  if (after && (!*after || *end || after_n < 0 || errno == ERANGE))
+  long long after_n = 0;
+  if (after && !parse_whole_number(after, 0, 999999999999999999LL, &after_n))
     return problem_set(&r->problem, PROBLEM_BAD_REQUEST, "after must be a whole number (a next_after of this feed).");
   char after_s[24], lim[16], window[16];
   snprintf(after_s, sizeof after_s, "%lld", after_n);

@@ -314,9 +314,7 @@ int plans_versions(struct g1p_req *r) {
   struct db_tx tx = {0};
   int rc = -1;
   if (access_require(r, ACCESS_PLAN_READ) || req_limit(r, &limit) || query_cursor(r, &cursor)) goto done;
-  char *end = NULL;
-  long v = cursor ? strtol(cursor, &end, 10) : 0;
-  if (cursor && (v < 1 || v > 2147483647 || *end)) { problem_set(&r->problem, PROBLEM_BAD_REQUEST, "cursor is not a cursor this API gave out."); goto done; }
+  if (cursor && !parse_whole_number(cursor, 1, 2147483647, NULL)) { problem_set(&r->problem, PROBLEM_BAD_REQUEST, "cursor is not a cursor this API gave out."); goto done; }
   if (db_acquire(r->app->db, &tx, &r->problem) || family_lock(r, &tx, family_id, NULL)) goto done;
   char lim[16];
   query_limit_text(limit, lim);
@@ -335,9 +333,7 @@ done:
 int plans_version_get(struct g1p_req *r) {
   const char *family_id = r->seg[2], *n = r->seg[5];
   if (access_require(r, ACCESS_PLAN_READ)) return -1;
-  char *end = NULL;
-  long v = strtol(n, &end, 10);
-  if (!validate_uuid(family_id) || *end || v < 1 || v > 2147483647 || strlen(n) > 10)
+  if (!validate_uuid(family_id) || !parse_whole_number(n, 1, 2147483647, NULL))
     return problem_set(&r->problem, PROBLEM_NOT_FOUND, "No such plan version is visible to you.");
   struct access_scope s = access_scope(r);
   const char *params[] = {family_id, s.regions, s.org, s.family, n, r->who.sub, r->who.org[0] ? r->who.org : NULL, r->id};

@@ -254,14 +254,15 @@ done:
   return rc;
 }
 
-/* Idempotency-Key: 1..200 visible ASCII characters. */
+/* Idempotency-Key: 1..200 visible ASCII characters but the comma (a header
+ * sent twice arrives joined by one, and must not become another key). */
 static int idempotency_key(struct g1p_req *r, const char **out) {
   *out = req_header(r, "Idempotency-Key");
   if (!*out) return 0;
   size_t n = strlen(*out);
   bool ok = n >= 1 && n <= 200;
-  for (size_t i = 0; ok && i < n; i++) ok = (*out)[i] > ' ' && (*out)[i] < 0x7f;
-  if (!ok) return problem_set(&r->problem, PROBLEM_BAD_REQUEST, "Idempotency-Key must be 1 to 200 visible ASCII characters.");
+  for (size_t i = 0; ok && i < n; i++) ok = (*out)[i] > ' ' && (*out)[i] < 0x7f && (*out)[i] != ',';
+  if (!ok) return problem_set(&r->problem, PROBLEM_BAD_REQUEST, "Idempotency-Key must be 1 to 200 visible ASCII characters other than a comma.");
   return 0;
 }
 

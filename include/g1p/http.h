@@ -11,6 +11,7 @@
 #include "g1p/config.h"
 #include "g1p/db.h"
 #include "g1p/problem.h"
+#include "g1p/urlquery.h"
 
 /* Built once at start-up, read-only afterwards; every callback gets it. */
 struct g1p_app {
@@ -36,6 +37,7 @@ struct g1p_req {
   struct g1p_principal who;
   char seg[REQ_MAX_SEGMENTS][80];/* url path segments: /v1/regions/gent -> v1, regions, gent */
   int nseg;
+  struct urlquery query;         /* decoded from the raw request line */
   struct g1p_problem problem;    /* filled by a failing handler */
 };
 
@@ -46,6 +48,7 @@ struct route {
   const char *method;
   const char *path;              /* ulfius format: /v1/regions/:code */
   g1p_handler handler;
+  const char *query;             /* the query parameters it reads, space-separated; others are a 400 */
 };
 
 /* Callback priorities: lower runs first. */
@@ -59,7 +62,8 @@ int layer_catch_all(const struct _u_request *req, struct _u_response *resp, void
 /* Requests currently being handled (for the graceful stop). */
 int http_in_flight(void);
 
-/* Request helpers. */
+/* Request helpers. Query values come decoded and checked (urlquery.h);
+ * headers are the ones checked in layer_request. */
 const char *req_query(const struct g1p_req *r, const char *name);
 const char *req_header(const struct g1p_req *r, const char *name);
 /* Parses the body as one JSON object (duplicate keys rejected). */

@@ -16,9 +16,11 @@ enum problem_kind {
   PROBLEM_CONFLICT,             /* 409 */
   PROBLEM_PRECONDITION_FAILED,  /* 412 stale If-Match */
   PROBLEM_BODY_TOO_LARGE,       /* 413 */
+  PROBLEM_URI_TOO_LONG,         /* 414 request target over our limit */
   PROBLEM_UNSUPPORTED_MEDIA,    /* 415 */
   PROBLEM_VALIDATION,           /* 422 with errors[] */
   PROBLEM_PRECONDITION_REQUIRED,/* 428 */
+  PROBLEM_HEADERS_TOO_LARGE,    /* 431 */
   PROBLEM_INTERNAL,             /* 500 */
   PROBLEM_UNAVAILABLE,          /* 503 with Retry-After */
 };

@@ -13,11 +13,26 @@ bool validate_region_code(const char *s);   /* lowercase slug, 2..64 chars */
 bool validate_kbo(const char *s);           /* 10 digits, first 0/1, mod-97 */
 bool validate_date(const char *s);          /* YYYY-MM-DD, a real calendar day */
 bool validate_email(const char *s);
+/* A whole number written as ASCII digits only (no sign, no spaces, at most
+ * 18 digits) within [min, max]: what ids, limits and positions look like in
+ * query parameters and paths (strtol would also take " 5" and "+5"). */
+bool parse_whole_number(const char *s, long long min, long long max, long long *out);
 /* Code points in a valid UTF-8 string (jansson guarantees validity). */
 size_t utf8_length(const char *s);
-/* True when s has control characters (any below U+0020, or U+007F); a
- * multi-line text may keep \n and \t. */
-bool has_control_chars(const char *s, bool multiline);
+/* The one text rule, for every text the API takes (body fields and query
+ * values): s (len bytes) must be well-formed UTF-8 without NUL, without
+ * control characters (Cc: U+0000-U+001F, U+007F-U+009F; multi-line text may
+ * keep TAB, LF and CR), without U+2028/U+2029 on one line, without the
+ * invisible format characters that can disguise text (bidirectional
+ * embeddings, overrides and isolates U+202A-U+202E and U+2066-U+2069,
+ * U+200B, U+2060-U+2064, U+FEFF, U+FFF9-U+FFFB, U+E0001) and without
+ * noncharacters. Format characters that real text needs stay allowed: soft
+ * hyphen, ZWNJ/ZWJ (scripts, emoji), LRM/RLM/ALM (mixed-direction names) and
+ * emoji tag characters. Returns NULL when acceptable, else a message;
+ * TEXT_NOT_UTF8 is the one for malformed UTF-8 (overlong forms and encoded
+ * surrogates included). */
+const char *text_rule(const char *s, size_t len, bool multiline);
+extern const char TEXT_NOT_UTF8[];
 
 enum field_type {
   FT_STRING,        /* one line of text, length in [min, max] code points */

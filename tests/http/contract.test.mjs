@@ -17,14 +17,25 @@ test('openapi.yaml passes redocly lint', () => {
   assert.equal(r.status, 0, r.stdout + r.stderr);
 });
 
-test('every route in api/routes.c is documented, and nothing else', () => {
+const resolve = (p) => (p.$ref ? p.$ref.split('/').slice(1).reduce((o, k) => o[k], spec) : p);
+
+test('every route in api/routes.c is documented, and nothing else; each reads exactly its documented query parameters', () => {
   const src = fs.readFileSync(path.join(ROOT, 'api/routes.c'), 'utf8');
-  const routes = [...src.matchAll(/\{"(GET|POST|PUT|PATCH|DELETE)", "([^"]+)", \w+\}/g)]
-    .map(([, m, p]) => `${m} ${p.replace(/\/:(\w+)/g, '/{$1}')}`).sort();
+  const table = [...src.matchAll(/\{"(GET|POST|PUT|PATCH|DELETE)", "([^"]+)", \w+, (NULL|"[^"]*")\}/g)]
+    .map(([, m, p, q]) => ({ key: `${m} ${p.replace(/\/:(\w+)/g, '/{$1}')}`, query: q === 'NULL' ? [] : q.slice(1, -1).split(' ').sort() }));
+  const routes = table.map((r) => r.key).sort();
   const documented = [];
-  for (const [p, ops] of Object.entries(spec.paths)) {
-    for (const m of Object.keys(ops)) if (['get', 'post', 'put', 'patch', 'delete'].includes(m)) documented.push(`${m.toUpperCase()} ${p}`);
+  for (const [p, item] of Object.entries(spec.paths)) {
+    for (const m of Object.keys(item)) {
+      if (!['get', 'post', 'put', 'patch', 'delete'].includes(m)) continue;
+      const key = `${m.toUpperCase()} ${p}`;
+      documented.push(key);
+      const query = [...(item.parameters || []), ...(item[m].parameters || [])].map(resolve)
+        .filter((x) => x.in === 'query').map((x) => x.name).sort();
+      const route = table.find((r) => r.key === key);
+      if (route) assert.deepEqual(route.query, query, `query parameters of ${key}`);
+    }
   }
-  assert.ok(routes.length > 5);
+  assert.ok(routes.length > 30);
   assert.deepEqual(documented.sort(), routes);
 });

@@ -158,3 +158,57 @@ export function assertProblem(res, status, fieldPointers) {
     assert.deepEqual(fields, [...fieldPointers].sort(), `errors: ${JSON.stringify(res.body.errors)}`);
   }
 }
+
+// One request written byte for byte on a fresh socket, for what a client
+// library would clean or refuse (raw non-UTF-8 bytes, encoded NULs, repeated
+// headers, oversized heads). headers: [[name, string | Buffer]]; strings are
+// written as Latin-1 so each character is one byte. Returns the same shape as
+// api() (headers with get()), checked against the contract unless unchecked.
+export function rawRequest(server, method, target, opts = {}) {
+  const parts = [Buffer.from(`${method} `, 'latin1'), Buffer.isBuffer(target) ? target : Buffer.from(target, 'latin1'),
+    Buffer.from(' HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n', 'latin1')];
+  const headers = [...(opts.headers || [])];
+  if (opts.token !== null) headers.push(['Authorization', `Bearer ${opts.token || ADMIN()}`]);
+  let body = Buffer.alloc(0);
+  if (opts.body !== undefined) {
+    body = Buffer.from(JSON.stringify(opts.body));
+    headers.push(['Content-Type', 'application/json'], ['Content-Length', String(body.length)]);
+  }
+  for (const [k, v] of headers) parts.push(Buffer.from(`${k}: `, 'latin1'), Buffer.isBuffer(v) ? v : Buffer.from(v, 'latin1'), Buffer.from('\r\n'));
+  parts.push(Buffer.from('\r\n'), body);
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(server.port, '127.0.0.1');
+    const chunks = [];
+    sock.setTimeout(10000, () => { sock.destroy(); reject(new Error(`no answer to ${method} ${String(target).slice(0, 80)}`)); });
+    sock.on('data', (d) => chunks.push(d));
+    sock.on('error', reject);
+    sock.on('end', () => {
+      const all = Buffer.concat(chunks);
+      const split = all.indexOf('\r\n\r\n');
+      const head = all.subarray(0, split).toString('latin1').split('\r\n');
+      const status = Number(head[0].split(' ')[1]);
+      const map = new Map();
+      for (const line of head.slice(1)) { const i = line.indexOf(':'); map.set(line.slice(0, i).toLowerCase(), line.slice(i + 1).trim()); }
+      let text = all.subarray(split + 4).toString('utf8');
+      if (/chunked/i.test(map.get('transfer-encoding') || '')) text = dechunk(all.subarray(split + 4)).toString('utf8');
+      const ct = map.get('content-type') || '';
+      const out = { status, headers: { get: (n) => map.get(n.toLowerCase()) ?? null }, text, body: /json/.test(ct) && text ? JSON.parse(text) : text };
+      if (!opts.unchecked) checkResponse(method, Buffer.isBuffer(target) ? target.toString('latin1') : target, out);
+      resolve(out);
+    });
+    sock.write(Buffer.concat(parts));
+  });
+}
+
+function dechunk(buf) {
+  const out = [];
+  let i = 0;
+  for (;;) {
+    const eol = buf.indexOf('\r\n', i);
+    const n = parseInt(buf.subarray(i, eol).toString('latin1'), 16);
+    if (!n) break;
+    out.push(buf.subarray(eol + 2, eol + 2 + n));
+    i = eol + 2 + n + 2;
+  }
+  return Buffer.concat(out);
+}

@@ -50,9 +50,37 @@ static void test_ids(void) {
   CHECK(!validate_email("coach caw@x.be"));
   CHECK(!validate_email("@x.be"));
   CHECK(utf8_length("Gezin Ö.") == 8);
-  CHECK(has_control_chars("a\nb", false));
-  CHECK(!has_control_chars("a\nb", true));
-  CHECK(has_control_chars("a\x01", true));
+}
+
+static bool text_ok(const char *s, bool multiline) { return text_rule(s, strlen(s), multiline) == NULL; }
+
+static void test_text_rule(void) {
+  CHECK(text_ok("Gezin J\xc3\xb6rg \xf0\x9f\x91\xa8\xe2\x80\x8d\xf0\x9f\x91\xa9", false)); /* ZWJ emoji */
+  CHECK(!text_ok("a\nb", false));
+  CHECK(text_ok("a\nb\tc\r\n", true));
+  CHECK(!text_ok("a\x01", true));
+  CHECK(!text_ok("a\x7f", true));
+  CHECK(!text_ok("a\x1b[31m", false));
+  CHECK(!text_ok("a\xc2\x85" "b", false));      /* U+0085 NEL (C1) */
+  CHECK(!text_ok("a\xc2\x9f", true));           /* U+009F */
+  CHECK(text_ok("a\xc2\xa0" "b", false));        /* U+00A0 no-break space */
+  CHECK(text_ok("ab\xc2\xad" "c", false));       /* soft hyphen stays */
+  CHECK(!text_ok("abc\xe2\x80\xae" "cba", false)); /* U+202E RLO */
+  CHECK(!text_ok("a\xe2\x81\xa6" "b", false));  /* U+2066 LRI */
+  CHECK(!text_ok("a\xe2\x80\x8b" "b", false));  /* U+200B */
+  CHECK(!text_ok("\xef\xbb\xbf" "a", false));   /* U+FEFF */
+  CHECK(text_ok("\xe2\x80\x8f" "a", false));     /* U+200F RLM stays */
+  CHECK(!text_ok("a\xe2\x80\xa8" "b", false));  /* U+2028 on one line */
+  CHECK(text_ok("a\xe2\x80\xa8" "b", true));
+  CHECK(!text_ok("\xef\xbf\xbe", false));       /* U+FFFE noncharacter */
+  CHECK(!text_ok("\xef\xb7\x90", false));       /* U+FDD0 noncharacter */
+  CHECK(text_rule("\xe9t\xe9", 5, false) == TEXT_NOT_UTF8);        /* Latin-1 */
+  CHECK(text_rule("\xc0\xaf", 2, false) == TEXT_NOT_UTF8);         /* overlong '/' */
+  CHECK(text_rule("\xe0\x80\xaf", 3, false) == TEXT_NOT_UTF8);    /* overlong, 3 bytes */
+  CHECK(text_rule("\xed\xa0\x80", 3, false) == TEXT_NOT_UTF8);    /* encoded surrogate */
+  CHECK(text_rule("\xf4\x90\x80\x80", 4, false) == TEXT_NOT_UTF8);/* above U+10FFFF */
+  CHECK(text_rule("\xc3", 1, false) == TEXT_NOT_UTF8);              /* cut short */
+  CHECK(text_rule("a\0b", 3, false) != NULL);
 }
 
 static const char *const COLOURS[] = {"red", "green", NULL};
@@ -98,5 +126,6 @@ int main(void) {
   test_dates();
   test_ids();
   test_object();
+  test_text_rule();
   return CHECK_DONE();
 }
