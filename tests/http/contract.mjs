@@ -68,3 +68,16 @@ export function checkResponse(method, urlPath, res) {
     throw new Error(`contract: ${method} ${urlPath} ${res.status} body does not match ${ref}: ${ajv.errorsText(validate.errors)}\nbody: ${res.text.slice(0, 2000)}`);
   }
 }
+
+// Validates value against the schema at ref (e.g. "openapi#/components/schemas/X");
+// returns null when it matches, else ajv's errors (instancePath, message).
+// Used by the contract fuzzer to tell which of its requests the contract
+// refuses.
+export function schemaErrors(ref, value) {
+  let validate = compiled.get(ref);
+  if (!validate) {
+    validate = ajv.compile({ $ref: ref });
+    compiled.set(ref, validate);
+  }
+  return validate(value) ? null : validate.errors;
+}

@@ -162,7 +162,8 @@ export function assertProblem(res, status, fieldPointers) {
 // One request written byte for byte on a fresh socket, for what a client
 // library would clean or refuse (raw non-UTF-8 bytes, encoded NULs, repeated
 // headers, oversized heads). headers: [[name, string | Buffer]]; strings are
-// written as Latin-1 so each character is one byte. Returns the same shape as
+// written as Latin-1 so each character is one byte. The body is opts.body as
+// JSON, or opts.rawBody (bytes) as opts.contentType. Returns the same shape as
 // api() (headers with get()), checked against the contract unless unchecked.
 export function rawRequest(server, method, target, opts = {}) {
   const parts = [Buffer.from(`${method} `, 'latin1'), Buffer.isBuffer(target) ? target : Buffer.from(target, 'latin1'),
@@ -170,9 +171,9 @@ export function rawRequest(server, method, target, opts = {}) {
   const headers = [...(opts.headers || [])];
   if (opts.token !== null) headers.push(['Authorization', `Bearer ${opts.token || ADMIN()}`]);
   let body = Buffer.alloc(0);
-  if (opts.body !== undefined) {
-    body = Buffer.from(JSON.stringify(opts.body));
-    headers.push(['Content-Type', 'application/json'], ['Content-Length', String(body.length)]);
+  if (opts.body !== undefined || opts.rawBody !== undefined) {
+    body = opts.rawBody !== undefined ? Buffer.from(opts.rawBody) : Buffer.from(JSON.stringify(opts.body));
+    headers.push(['Content-Type', opts.contentType || 'application/json'], ['Content-Length', String(body.length)]);
   }
   for (const [k, v] of headers) parts.push(Buffer.from(`${k}: `, 'latin1'), Buffer.isBuffer(v) ? v : Buffer.from(v, 'latin1'), Buffer.from('\r\n'));
   parts.push(Buffer.from('\r\n'), body);
