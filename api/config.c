@@ -84,6 +84,7 @@ int config_load(struct g1p_config *cfg, char *err, size_t err_len) {
     snprintf(err, err_len, "LOG_LEVEL must be one of error, warning, info, debug, none (got \"%s\")", lvl);
     return -1;
   }
+  if (cors_parse(getenv("CORS_ALLOWED_ORIGINS"), &cfg->cors, err, err_len)) return -1;
   if (cfg->jwt_hs256_secret && strlen(cfg->jwt_hs256_secret) < 32) {
     snprintf(err, err_len, "JWT_HS256_SECRET must be at least 32 bytes (got %zu)", strlen(cfg->jwt_hs256_secret));
     return -1;
@@ -98,5 +99,6 @@ void config_free(struct g1p_config *cfg) {
   free(cfg->jwt_public_keys_dir);
   free(cfg->jwt_issuer);
   free(cfg->jwt_audience);
+  cors_free(&cfg->cors);
   memset(cfg, 0, sizeof *cfg);
 }

@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <sys/random.h>
 #include <yder.h>
+#include "g1p/cors.h"
 #include "g1p/http.h"
 #include "g1p/routes.h"
 #include "g1p/validate.h"
@@ -114,7 +115,8 @@ static bool is_json_type(const char *ct) {
  * check_utf8 = 0), so nothing is dropped before this check sees it.
  * X-Request-Id is not here: an unusable one is replaced (see the contract). */
 static const char *const ASCII_HEADERS[] = {"Authorization", "Idempotency-Key", "If-Match", "If-None-Match",
-                                            "Content-Type", "Content-Length", "Accept", NULL};
+                                            "Content-Type", "Content-Length", "Accept", "Origin",
+                                            "Access-Control-Request-Method", NULL};
 
 static bool header_is_ascii(const char *v, size_t n) {
   for (size_t i = 0; i < n; i++) {
@@ -156,6 +158,37 @@ static int check_request_head(struct g1p_req *r, const struct _u_request *req) {
   return 0;
 }
 
+/* CORS on every response to an allowed origin, problems included (the
+ * headers are set before anything can fail). Vary: Origin always when CORS
+ * is on, so a shared cache never serves one origin's answer to another. */
+static void cors_response_headers(struct g1p_req *r, const char *origin) {
+  const struct cors_origins *allowed = &r->app->cfg->cors;
+  if (allowed->n == 0) return;
+  u_map_put(r->resp->map_header, "Vary", "Origin");
+  if (!cors_allows(allowed, origin)) return;
+  u_map_put(r->resp->map_header, "Access-Control-Allow-Origin", origin);
+  u_map_put(r->resp->map_header, "Access-Control-Expose-Headers", CORS_EXPOSE_HEADERS);
+}
+
+/* OPTIONS: the path's methods in Allow, and for a preflight from an allowed
+ * origin what the browser needs to send the real request (no token needed:
+ * browsers never send one with a preflight). */
+static int answer_options(struct g1p_req *r, const char *origin) {
+  char allow[64];
+  if (!routes_allowed_methods(r->path, allow, sizeof allow)) {
+    problem_set(&r->problem, PROBLEM_NOT_FOUND, "There is nothing at %s.", r->path);
+    return respond_problem(r);
+  }
+  u_map_put(r->resp->map_header, "Allow", allow);
+  if (cors_allows(&r->app->cfg->cors, origin) && req_header(r, "Access-Control-Request-Method")) {
+    u_map_put(r->resp->map_header, "Access-Control-Allow-Methods", allow);
+    u_map_put(r->resp->map_header, "Access-Control-Allow-Headers", CORS_ALLOW_HEADERS);
+    u_map_put(r->resp->map_header, "Access-Control-Max-Age", CORS_MAX_AGE);
+  }
+  respond_text(r, 204, NULL, NULL, 0);
+  return U_CALLBACK_COMPLETE;
+}
+
 int layer_request(const struct _u_request *req, struct _u_response *resp, void *app) {
   struct g1p_req *r = calloc(1, sizeof *r);
   if (!r) return U_CALLBACK_ERROR;
@@ -178,7 +211,10 @@ int layer_request(const struct _u_request *req, struct _u_response *resp, void *
     for (size_t i = 0; i < sizeof b; i++) sprintf(r->id + 2 * i, "%02x", b[i]);
   }
   u_map_put(resp->map_header, "X-Request-Id", r->id);
+  const char *origin = u_map_get_case(req->map_header, "Origin");
+  cors_response_headers(r, origin);
   if (check_request_head(r, req) != 0) return respond_problem(r);
+  if (strcmp(r->method, "OPTIONS") == 0) return answer_options(r, origin);
 
   /* ulfius truncates bodies silently at max_post_body_size, so a body of
    * exactly the limit may be a truncated one: both count as too large. */
@@ -239,6 +275,32 @@ int layer_auth(const struct _u_request *req, struct _u_response *resp, void *app
   return U_CALLBACK_CONTINUE;
 }
 
+/* If-None-Match with weak comparison (RFC 9110 13.1.2): W/"3" matches "3". */
+static bool none_match_hits(const char *list, const char *etag) {
+  if (!list || !etag) return false;
+  size_t elen = strlen(etag);
+  for (const char *s = list; *s;) {
+    while (*s == ' ' || *s == '\t' || *s == ',') s++;
+    if (*s == '*') return true;
+    if (strncmp(s, "W/", 2) == 0) s += 2;
+    size_t n = strcspn(s, ",");
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
+    if (n == elen && strncmp(s, etag, n) == 0) return true;
+    s += strcspn(s, ",");
+  }
+  return false;
+}
+
+/* A conditional read of an unchanged single resource (it has an ETag): 304
+ * with no body, so mobile clients on metered networks download nothing. */
+static void not_modified_if_unchanged(struct g1p_req *r) {
+  if (none_match_hits(req_header(r, "If-None-Match"), u_map_get(r->resp->map_header, "ETag"))) {
+    ulfius_set_empty_body_response(r->resp, 304);
+    u_map_remove_from_key(r->resp->map_header, "Content-Type");
+    r->status = 304;
+  }
+}
+
 int layer_dispatch(const struct _u_request *req, struct _u_response *resp, void *route) {
   struct g1p_req *r = req_of(resp);
   const struct route *rt = route;
@@ -256,6 +318,7 @@ int layer_dispatch(const struct _u_request *req, struct _u_response *resp, void 
     }
   }
   if (rt->handler(r) != 0) return respond_problem(r);
+  if (r->status == 200 && strcmp(r->method, "GET") == 0) not_modified_if_unchanged(r);
   return U_CALLBACK_COMPLETE;
 }
 

@@ -4,6 +4,7 @@
 #define G1P_CONFIG_H
 #include <stdbool.h>
 #include <stddef.h>
+#include "g1p/cors.h"
 
 struct g1p_config {
   char *database_url;       /* DATABASE_URL (required by the server itself) */
@@ -19,6 +20,7 @@ struct g1p_config {
   unsigned int request_timeout_s; /* HTTP_TIMEOUT_SECONDS: idle connection timeout, default 30 */
   unsigned int db_timeout_ms;     /* DB_STATEMENT_TIMEOUT_MS, default 5000 */
   bool db_prepare;                /* DB_PREPARED_STATEMENTS: on (default) | off for PgBouncer transaction mode */
+  struct cors_origins cors;       /* CORS_ALLOWED_ORIGINS; empty: no CORS headers at all */
 };
 
 /* Fills cfg from the environment. On a bad value returns -1 and writes one

@@ -23,6 +23,9 @@ test('bad configuration stops start-up with one clear line and exit code 2', () 
     [{ DATABASE_URL: db, JWT_HS256_SECRET: SECRET, LOG_LEVEL: 'chatty' }, /LOG_LEVEL/],
     [{ DATABASE_URL: db, JWT_HS256_SECRET: SECRET, DB_PREPARED_STATEMENTS: 'maybe' }, /DB_PREPARED_STATEMENTS must be on or off/],
     [{ DATABASE_URL: db, JWT_HS256_SECRET: SECRET, MAX_BODY_BYTES: '10' }, /MAX_BODY_BYTES/],
+    [{ DATABASE_URL: db, JWT_HS256_SECRET: SECRET, CORS_ALLOWED_ORIGINS: 'https://coach.example.be/' }, /CORS_ALLOWED_ORIGINS: "https:\/\/coach.example.be\/" is not an origin/],
+    [{ DATABASE_URL: db, JWT_HS256_SECRET: SECRET, CORS_ALLOWED_ORIGINS: '*' }, /CORS_ALLOWED_ORIGINS: "\*" is not an origin/],
+    [{ DATABASE_URL: db, JWT_HS256_SECRET: SECRET, CORS_ALLOWED_ORIGINS: 'https://a.be,,https://b.be' }, /CORS_ALLOWED_ORIGINS/],
     [{ JWT_HS256_SECRET: SECRET }, /DATABASE_URL is not set/],
     [{ DATABASE_URL: db }, /set JWT_HS256_SECRET or JWT_PUBLIC_KEYS_DIR/],
   ];
