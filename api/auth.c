@@ -3,7 +3,6 @@
  * alg/kid; refuse any alg the chosen key was not configured for; let libjwt
  * check the signature; then check the pinned alg again and every time-based
  * and audience claim ourselves (libjwt checks none of them). */
-#include <ctype.h>
 #include <dirent.h>
 #include <jwt.h>
 #include <pthread.h>
@@ -42,15 +41,6 @@ static char *read_file(const char *path, size_t *len) {
   return buf;
 }
 
-/* A kid names a file we loaded, never a path: letters, digits, '.', '_', '-',
- * not starting with '.'. */
-static bool kid_is_valid(const char *kid, size_t len) {
-  if (len == 0 || len > 64 || kid[0] == '.') return false;
-  for (size_t i = 0; i < len; i++)
-    if (!isalnum((unsigned char)kid[i]) && kid[i] != '.' && kid[i] != '_' && kid[i] != '-') return false;
-  return true;
-}
-
 static int load_dir(struct auth_keys *k, const char *dir, char *err, size_t err_len) {
   DIR *d = opendir(dir);
   if (!d) { snprintf(err, err_len, "JWT_PUBLIC_KEYS_DIR %s cannot be read", dir); return -1; }
@@ -59,7 +49,7 @@ static int load_dir(struct auth_keys *k, const char *dir, char *err, size_t err_
   while ((e = readdir(d)) != NULL) {
     size_t n = strlen(e->d_name);
     if (n < 5 || strcmp(e->d_name + n - 4, ".pem") != 0) continue;
-    if (!kid_is_valid(e->d_name, n - 4)) continue;
+    if (!validate_kid(e->d_name, n - 4)) continue;
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
     size_t len = 0;
@@ -100,6 +90,28 @@ struct auth_keys *auth_keys_load(const char *hs256_secret, const char *dir, cons
   return k;
 }
 
+int auth_keys_add_jwks(struct auth_keys *k, const struct jwk_set *set) {
+  int skipped = 0;
+  for (size_t i = 0; i < set->n; i++) {
+    bool taken = false;
+    for (size_t j = 0; j < k->nkeys; j++) taken = taken || strcmp(k->keys[j].kid, set->keys[i].kid) == 0;
+    if (taken) { skipped++; continue; }
+    struct auth_key *grown = realloc(k->keys, (k->nkeys + 1) * sizeof *grown);
+    if (!grown) return -1;
+    k->keys = grown;
+    struct auth_key *key = &k->keys[k->nkeys];
+    memset(key, 0, sizeof *key);
+    snprintf(key->kid, sizeof key->kid, "%s", set->keys[i].kid);
+    key->alg = set->keys[i].alg;
+    key->pem = malloc(set->keys[i].pem_len + 1);
+    if (!key->pem) return -1;
+    memcpy(key->pem, set->keys[i].pem, set->keys[i].pem_len + 1);
+    key->pem_len = set->keys[i].pem_len;
+    k->nkeys++;
+  }
+  return skipped;
+}
+
 void auth_keys_free(struct auth_keys *k) {
   if (!k) return;
   for (size_t i = 0; i < k->nkeys; i++) free(k->keys[i].pem);
@@ -137,15 +149,17 @@ bool principal_sees_region(const struct g1p_principal *p, const char *code) {
   return false;
 }
 
-static unsigned int parse_scopes(const char *s) {
+static unsigned int parse_scopes(const char *s, size_t len) {
   static const struct { const char *name; unsigned int bit; } known[] = {
     {"referrals:read", SCOPE_REFERRALS_READ}, {"referrals:write", SCOPE_REFERRALS_WRITE},
     {"plans:read", SCOPE_PLANS_READ}, {"plans:write", SCOPE_PLANS_WRITE},
     {"plan:family", SCOPE_PLAN_FAMILY}, {"metrics:read", SCOPE_METRICS_READ}, {"admin", SCOPE_ADMIN}};
   unsigned int bits = 0;
-  while (*s) {
-    while (*s == ' ') s++;
-    size_t n = strcspn(s, " ");
+  const char *end = s + len;
+  while (s < end) {
+    while (s < end && *s == ' ') s++;
+    size_t n = 0;
+    while (s + n < end && s[n] != ' ') n++;
     for (size_t i = 0; n && i < sizeof known / sizeof known[0]; i++)
       if (strlen(known[i].name) == n && strncmp(known[i].name, s, n) == 0) bits |= known[i].bit;
     s += n;
@@ -198,9 +212,25 @@ int auth_claims_parse(const struct auth_keys *keys, json_t *claims, time_t now,
     return fail(why, why_len, "sub is missing or not a string of at most 255 bytes");
   snprintf(out->sub, sizeof out->sub, "%s", json_string_value(sub));
 
-  json_t *scope = json_object_get(claims, "scope");
+  /* Identity providers differ: "scope" (RFC 8693/9068, Keycloak) is one
+   * space-separated string; Microsoft Entra puts delegated scopes in "scp",
+   * a string, and others make "scp" an array. Both count. */
+  json_t *scope = json_object_get(claims, "scope"), *scp = json_object_get(claims, "scp");
   if (scope && !json_is_string(scope)) return fail(why, why_len, "scope is not a string");
-  out->scopes = scope ? parse_scopes(json_string_value(scope)) : 0;
+  if (scp && !json_is_string(scp) && !json_is_array(scp)) return fail(why, why_len, "scp is not a string or an array");
+  out->scopes = scope ? parse_scopes(json_string_value(scope), json_string_length(scope)) : 0;
+  if (json_is_string(scp)) out->scopes |= parse_scopes(json_string_value(scp), json_string_length(scp));
+  size_t si;
+  json_t *sv;
+  json_array_foreach(scp, si, sv) {
+    if (!json_is_string(sv)) return fail(why, why_len, "scp holds a non-string");
+    out->scopes |= parse_scopes(json_string_value(sv), json_string_length(sv));
+  }
+  /* Keycloak marks its ID and refresh tokens in the payload's "typ": they
+   * prove a login, they do not grant access to an API. */
+  json_t *ptyp = json_object_get(claims, "typ");
+  if (json_is_string(ptyp) && strcasecmp(json_string_value(ptyp), "Bearer") != 0)
+    return fail(why, why_len, "not an access token (payload typ)");
 
   json_t *regions = json_object_get(claims, "regions");
   if (regions && !json_is_array(regions)) return fail(why, why_len, "regions is not an array");
@@ -264,11 +294,18 @@ int auth_verify(const struct auth_keys *keys, const char *token, time_t now,
     want = JWT_ALG_HS256;
   } else if (alg && (strcmp(alg, "RS256") == 0 || strcmp(alg, "ES256") == 0)) {
     const char *kid = json_string_value(json_object_get(header, "kid"));
-    if (!kid || !kid_is_valid(kid, strlen(kid))) { fail(why, why_len, "kid missing or malformed"); goto done; }
+    if (!kid || !validate_kid(kid, strlen(kid))) { fail(why, why_len, "kid missing or malformed"); goto done; }
+    int pinned = 0;
     for (size_t i = 0; i < keys->nkeys; i++)
-      if (strcmp(keys->keys[i].kid, kid) == 0) { key = (const unsigned char *)keys->keys[i].pem; key_len = keys->keys[i].pem_len; }
+      if (strcmp(keys->keys[i].kid, kid) == 0) {
+        key = (const unsigned char *)keys->keys[i].pem;
+        key_len = keys->keys[i].pem_len;
+        pinned = keys->keys[i].alg;
+      }
     if (!key) { fail(why, why_len, "unknown kid"); goto done; }
     want = alg[0] == 'R' ? JWT_ALG_RS256 : JWT_ALG_ES256;
+    /* A JWK's own alg pins it: an ES256 token never meets an RSA key's PEM. */
+    if (pinned && pinned != (alg[0] == 'R' ? JWK_RS256 : JWK_ES256)) { fail(why, why_len, "algorithm not allowed for this key"); goto done; }
   } else {
     fail(why, why_len, "algorithm not accepted");
     goto done;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <yder.h>
 #include "g1p/config.h"
+#include "g1p/fetch.h"
 
 static char *env_dup(const char *name, const char *fallback) {
   const char *v = getenv(name);
@@ -50,6 +51,10 @@ int config_load(struct g1p_config *cfg, char *err, size_t err_len) {
   cfg->jwt_public_keys_dir = env_dup("JWT_PUBLIC_KEYS_DIR", NULL);
   cfg->jwt_issuer = env_dup("JWT_ISSUER", NULL);
   cfg->jwt_audience = env_dup("JWT_AUDIENCE", NULL);
+  cfg->jwt_jwks_file = env_dup("JWT_JWKS_FILE", NULL);
+  cfg->jwt_jwks_url = env_dup("JWT_JWKS_URL", NULL);
+  cfg->jwt_oidc_issuer = env_dup("JWT_OIDC_ISSUER", NULL);
+  cfg->jwt_jwks_ca_file = env_dup("JWT_JWKS_CA_FILE", NULL);
 
   if (env_uint("PORT", 8080, 1, 65535, &n, err, err_len)) return -1;
   cfg->port = (unsigned int)n;
@@ -85,6 +90,25 @@ int config_load(struct g1p_config *cfg, char *err, size_t err_len) {
     return -1;
   }
   if (cors_parse(getenv("CORS_ALLOWED_ORIGINS"), &cfg->cors, err, err_len)) return -1;
+  if (env_uint("JWT_JWKS_REFRESH_SECONDS", 300, 1, 86400, &n, err, err_len)) return -1;
+  cfg->jwt_jwks_refresh_s = (unsigned int)n;
+  if (env_uint("JWT_JWKS_TIMEOUT_SECONDS", 10, 1, 60, &n, err, err_len)) return -1;
+  cfg->jwt_jwks_timeout_s = (unsigned int)n;
+  if (env_uint("JWT_JWKS_ALLOW_HTTP", 0, 0, 1, &n, err, err_len)) return -1;
+  cfg->jwt_jwks_allow_http = n == 1;
+  const char *scheme_rule = cfg->jwt_jwks_allow_http ? "http:// or https://" : "https:// (or set JWT_JWKS_ALLOW_HTTP=1)";
+  if (cfg->jwt_jwks_url && !fetch_scheme_allowed(cfg->jwt_jwks_url, cfg->jwt_jwks_allow_http)) {
+    snprintf(err, err_len, "JWT_JWKS_URL must start with %s (got \"%.200s\")", scheme_rule, cfg->jwt_jwks_url);
+    return -1;
+  }
+  if (cfg->jwt_oidc_issuer && !fetch_scheme_allowed(cfg->jwt_oidc_issuer, cfg->jwt_jwks_allow_http)) {
+    snprintf(err, err_len, "JWT_OIDC_ISSUER must start with %s (got \"%.200s\")", scheme_rule, cfg->jwt_oidc_issuer);
+    return -1;
+  }
+  if (cfg->jwt_oidc_issuer && cfg->jwt_issuer && strcmp(cfg->jwt_oidc_issuer, cfg->jwt_issuer) != 0) {
+    snprintf(err, err_len, "JWT_ISSUER and JWT_OIDC_ISSUER differ: set only JWT_OIDC_ISSUER (tokens' iss must equal it)");
+    return -1;
+  }
   if (cfg->jwt_hs256_secret && strlen(cfg->jwt_hs256_secret) < 32) {
     snprintf(err, err_len, "JWT_HS256_SECRET must be at least 32 bytes (got %zu)", strlen(cfg->jwt_hs256_secret));
     return -1;
@@ -99,6 +123,10 @@ void config_free(struct g1p_config *cfg) {
   free(cfg->jwt_public_keys_dir);
   free(cfg->jwt_issuer);
   free(cfg->jwt_audience);
+  free(cfg->jwt_jwks_file);
+  free(cfg->jwt_jwks_url);
+  free(cfg->jwt_oidc_issuer);
+  free(cfg->jwt_jwks_ca_file);
   cors_free(&cfg->cors);
   memset(cfg, 0, sizeof *cfg);
 }

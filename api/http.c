@@ -262,7 +262,13 @@ int layer_auth(const struct _u_request *req, struct _u_response *resp, void *app
   const char *token = h + 7;
   while (*token == ' ') token++;
   char why[128];
-  if (auth_verify_cached(auth_keyring_current(a->keys), token, time(NULL), &r->who, why, sizeof why) != 0) {
+  const struct auth_keys *keys = auth_keyring_current(a->keys);
+  int rc = auth_verify_cached(keys, token, time(NULL), &r->who, why, sizeof why);
+  /* A kid we do not know may be the identity provider's new key: fetch its
+   * key set (rate-limited) and try once more. */
+  if (rc != 0 && strcmp(why, "unknown kid") == 0 && keysource_unknown_kid(a->keysource, keys->generation))
+    rc = auth_verify_cached(auth_keyring_current(a->keys), token, time(NULL), &r->who, why, sizeof why);
+  if (rc != 0) {
     note_auth_failure();
     char ip[64] = "-";
     if (req->client_address && req->client_address->sa_family == AF_INET)

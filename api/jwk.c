@@ -20,6 +20,7 @@
 #include <string.h>
 #include "g1p/base64url.h"
 #include "g1p/jwk.h"
+#include "g1p/validate.h"
 
 #define RSA_MIN_BITS 2048
 #define RSA_MAX_BITS 8192
@@ -44,20 +45,6 @@ static void one_line(char *err, size_t err_len) {
   if (!err || err_len == 0) return;
   for (char *c = err; *c; c++)
     if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f) *c = '?';
-}
-
-static bool is_kid_char(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-         c == '.' || c == '_' || c == '-';
-}
-
-/* The same rule as auth.c's kid_is_valid: a kid may name a <kid>.pem file,
- * so it is never a path. Written without isalnum, which follows the locale. */
-static bool kid_is_valid(const char *kid, size_t len) {
-  if (len == 0 || len > 64 || kid[0] == '.') return false;
-  for (size_t i = 0; i < len; i++)
-    if (!is_kid_char(kid[i])) return false;
-  return true;
 }
 
 static int b64url_value(char c) {
@@ -320,7 +307,7 @@ static int take_key(const json_t *jk, size_t i, struct jwk_key *key, char *err, 
   }
 
   const json_t *kid = json_object_get(jk, "kid");
-  if (!json_is_string(kid) || !kid_is_valid(json_string_value(kid), json_string_length(kid))) {
+  if (!json_is_string(kid) || !validate_kid(json_string_value(kid), json_string_length(kid))) {
     fail(err, err_len, "key %zu has a missing or malformed kid (1..64 of [A-Za-z0-9._-], not starting with '.')", i);
     return -1;
   }

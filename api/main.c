@@ -5,8 +5,9 @@
  *
  *   g1p-api            migrate, then serve
  *   g1p-api migrate    migrate only
- * SIGHUP reloads the JWT keys (key rotation). */
+ * SIGHUP reloads the JWT keys (key rotation; see keysource.h). */
 #include <arpa/inet.h>
+#include <curl/curl.h>
 #include <microhttpd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 #include "g1p/config.h"
 #include "g1p/db.h"
 #include "g1p/http.h"
+#include "g1p/keysource.h"
 #include "g1p/migrate.h"
 #include "g1p/routes.h"
 
@@ -30,20 +32,6 @@
 static void wait_for_drain(void) {
   for (int i = 0; i < DRAIN_SECONDS * 100 && http_in_flight() > 0; i++) usleep(10000);
   usleep(50000);
-}
-
-/* SIGHUP: read the keys again (JWT_PUBLIC_KEYS_DIR may have gained or lost
- * a <kid>.pem). A set that fails to load leaves the current one in force. */
-static void reload_keys(const struct g1p_config *cfg, const struct g1p_app *app) {
-  char err[512];
-  struct auth_keys *next = auth_keys_load(cfg->jwt_hs256_secret, cfg->jwt_public_keys_dir, cfg->jwt_issuer, cfg->jwt_audience, err, sizeof err);
-  if (!next) {
-    y_log_message(Y_LOG_LEVEL_ERROR, "Security - key reload failed, keeping the current keys: %s", err);
-    return;
-  }
-  size_t n = next->nkeys;
-  auth_keyring_replace(app->keys, next);
-  y_log_message(Y_LOG_LEVEL_INFO, "Security - keys reloaded: %zu public key(s)", n);
 }
 
 static int serve(const struct g1p_config *cfg, const struct g1p_app *app) {
@@ -94,7 +82,7 @@ static int serve(const struct g1p_config *cfg, const struct g1p_app *app) {
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGHUP);
   int sig = 0;
-  while (sigwait(&set, &sig) == 0 && sig == SIGHUP) reload_keys(cfg, app);
+  while (sigwait(&set, &sig) == 0 && sig == SIGHUP) keysource_reload(app->keysource);
   y_log_message(Y_LOG_LEVEL_INFO, "signal %d: draining connections", sig);
   MHD_socket listen_fd = MHD_quiesce_daemon(inst.mhd_daemon);
   wait_for_drain();
@@ -121,6 +109,8 @@ int main(int argc, char **argv) {
   pthread_sigmask(SIG_BLOCK, &set, NULL);
   signal(SIGPIPE, SIG_IGN);
 
+  /* Before any thread: libcurl's global state (the key refresh uses it). */
+  curl_global_init(CURL_GLOBAL_DEFAULT);
   struct g1p_config cfg;
   char err[512];
   if (config_load(&cfg, err, sizeof err) != 0) {
@@ -133,15 +123,15 @@ int main(int argc, char **argv) {
     config_free(&cfg);
     return 2;
   }
-  if (!migrate_only && !cfg.jwt_hs256_secret && !cfg.jwt_public_keys_dir) {
-    fprintf(stderr, "g1p-api: no token could be verified: set JWT_HS256_SECRET or JWT_PUBLIC_KEYS_DIR\n");
+  if (!migrate_only && !cfg.jwt_hs256_secret && !cfg.jwt_public_keys_dir && !cfg.jwt_jwks_file && !cfg.jwt_jwks_url && !cfg.jwt_oidc_issuer) {
+    fprintf(stderr, "g1p-api: no token could be verified: set JWT_HS256_SECRET, JWT_PUBLIC_KEYS_DIR, JWT_JWKS_FILE, JWT_JWKS_URL or JWT_OIDC_ISSUER\n");
     config_free(&cfg);
     return 2;
   }
   y_init_logs("g1p-api", Y_LOG_MODE_CONSOLE, cfg.log_level, NULL, "g1p-api starting");
 
   int rc = 1;
-  struct auth_keyring *keys = NULL;
+  struct keysource *keys = NULL;
   struct db_pool *pool = NULL;
   int applied = migrate_run(cfg.database_url, cfg.db_prepare, err, sizeof err);
   if (applied < 0) {
@@ -151,22 +141,21 @@ int main(int argc, char **argv) {
   y_log_message(Y_LOG_LEVEL_INFO, "migrations: %d applied", applied);
   if (migrate_only) { rc = 0; goto done; }
 
-  struct auth_keys *initial = auth_keys_load(cfg.jwt_hs256_secret, cfg.jwt_public_keys_dir, cfg.jwt_issuer, cfg.jwt_audience, err, sizeof err);
-  if (!initial) {
+  keys = keysource_start(&cfg, err, sizeof err);
+  if (!keys) {
     fprintf(stderr, "g1p-api: %s\n", err);
     rc = 2;
     goto done;
   }
-  keys = auth_keyring_new(initial);
-  if (!keys) { auth_keys_free(initial); goto done; }
   pool = db_pool_new(cfg.database_url, cfg.pool_size, cfg.db_timeout_ms, cfg.db_prepare);
   if (!pool) goto done;
-  struct g1p_app app = {.cfg = &cfg, .db = pool, .keys = keys};
+  struct g1p_app app = {.cfg = &cfg, .db = pool, .keys = keysource_ring(keys), .keysource = keys};
   rc = serve(&cfg, &app);
 done:
   db_pool_free(pool);
-  auth_keyring_free(keys);
+  keysource_stop(keys);
   config_free(&cfg);
+  curl_global_cleanup();
   y_close_logs();
   return rc;
 }

@@ -61,6 +61,15 @@ bool validate_email(const char *s) {
   return true;
 }
 
+bool validate_kid(const char *kid, size_t len) {
+  if (!kid || len == 0 || len > 64 || kid[0] == '.') return false;
+  for (size_t i = 0; i < len; i++) {
+    char c = kid[i];
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-')) return false;
+  }
+  return true;
+}
+
 bool parse_whole_number(const char *s, long long min, long long max, long long *out) {
   size_t n = s ? strlen(s) : 0;
   if (n == 0 || n > 18) return false;

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
+#include "g1p/jwk.h"
 
 #define AUTH_MAX_TOKEN_BYTES 8192
 #define AUTH_LEEWAY_SECONDS 60
@@ -37,6 +38,7 @@ struct g1p_principal {
 
 struct auth_key {
   char kid[65];
+  int alg;                  /* JWK_RS256 or JWK_ES256 when the key pins it (JWKS), 0: either (PEM folder) */
   char *pem;                /* PEM public key */
   size_t pem_len;
 };
@@ -67,6 +69,9 @@ void auth_keyring_free(struct auth_keyring *ring);
 struct auth_keys *auth_keys_load(const char *hs256_secret, const char *dir, const char *issuer,
                                  const char *audience, char *err, size_t err_len);
 void auth_keys_free(struct auth_keys *keys);
+/* Adds the keys of a JWK set (copies). A kid already present is skipped:
+ * returns how many were skipped, or -1 when out of memory. */
+int auth_keys_add_jwks(struct auth_keys *keys, const struct jwk_set *set);
 
 /* Verifies token at time now and fills out. Returns 0, or -1 with a short
  * reason (for the 401 detail and the security log; never the token). */

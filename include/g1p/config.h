@@ -14,6 +14,13 @@ struct g1p_config {
   char *jwt_public_keys_dir;/* JWT_PUBLIC_KEYS_DIR: <kid>.pem files, optional */
   char *jwt_issuer;         /* JWT_ISSUER, optional: iss must equal it */
   char *jwt_audience;       /* JWT_AUDIENCE, optional: aud must contain it */
+  char *jwt_jwks_file;      /* JWT_JWKS_FILE: an RFC 7517 key set, reloaded on SIGHUP */
+  char *jwt_jwks_url;       /* JWT_JWKS_URL: fetched at start and refreshed */
+  char *jwt_oidc_issuer;    /* JWT_OIDC_ISSUER: discovery gives jwks_uri; iss must equal it */
+  char *jwt_jwks_ca_file;   /* JWT_JWKS_CA_FILE: extra trust anchors for those fetches */
+  unsigned int jwt_jwks_refresh_s; /* JWT_JWKS_REFRESH_SECONDS, default 300 */
+  unsigned int jwt_jwks_timeout_s; /* JWT_JWKS_TIMEOUT_SECONDS, default 10 */
+  bool jwt_jwks_allow_http;        /* JWT_JWKS_ALLOW_HTTP=1: http:// URLs too (tests only) */
   unsigned int pool_size;   /* DB_POOL_SIZE, default 2 per core (at least 4) */
   size_t max_body_bytes;    /* MAX_BODY_BYTES, default 1 MiB */
   unsigned int log_level;   /* LOG_LEVEL: error|warning|info|debug, as yder level */

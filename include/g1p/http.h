@@ -10,6 +10,7 @@
 #include "g1p/auth.h"
 #include "g1p/config.h"
 #include "g1p/db.h"
+#include "g1p/keysource.h"
 #include "g1p/problem.h"
 #include "g1p/urlquery.h"
 
@@ -17,7 +18,8 @@
 struct g1p_app {
   const struct g1p_config *cfg;
   struct db_pool *db;
-  struct auth_keyring *keys;  /* the only mutable part: swapped on SIGHUP */
+  struct auth_keyring *keys;  /* the only mutable part: swapped on SIGHUP and key refreshes */
+  struct keysource *keysource;/* asked again when a token names an unknown kid */
 };
 
 #define REQ_MAX_SEGMENTS 8

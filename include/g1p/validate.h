@@ -13,6 +13,9 @@ bool validate_region_code(const char *s);   /* lowercase slug, 2..64 chars */
 bool validate_kbo(const char *s);           /* 10 digits, first 0/1, mod-97 */
 bool validate_date(const char *s);          /* YYYY-MM-DD, a real calendar day */
 bool validate_email(const char *s);
+/* A JWT key id: 1..64 of [A-Za-z0-9._-], not starting with '.' (it may name
+ * a <kid>.pem file, so it is never a path). */
+bool validate_kid(const char *kid, size_t len);
 /* A whole number written as ASCII digits only (no sign, no spaces, at most
  * 18 digits) within [min, max]: what ids, limits and positions look like in
  * query parameters and paths (strtol would also take " 5" and "+5"). */

@@ -27,7 +27,12 @@ test('bad configuration stops start-up with one clear line and exit code 2', () 
     [{ DATABASE_URL: db, JWT_HS256_SECRET: SECRET, CORS_ALLOWED_ORIGINS: '*' }, /CORS_ALLOWED_ORIGINS: "\*" is not an origin/],
     [{ DATABASE_URL: db, JWT_HS256_SECRET: SECRET, CORS_ALLOWED_ORIGINS: 'https://a.be,,https://b.be' }, /CORS_ALLOWED_ORIGINS/],
     [{ JWT_HS256_SECRET: SECRET }, /DATABASE_URL is not set/],
-    [{ DATABASE_URL: db }, /set JWT_HS256_SECRET or JWT_PUBLIC_KEYS_DIR/],
+    [{ DATABASE_URL: db }, /set JWT_HS256_SECRET, JWT_PUBLIC_KEYS_DIR, JWT_JWKS_FILE, JWT_JWKS_URL or JWT_OIDC_ISSUER/],
+    [{ DATABASE_URL: db, JWT_JWKS_URL: 'http://127.0.0.1:1/jwks' }, /JWT_JWKS_URL must start with https:\/\//],
+    [{ DATABASE_URL: db, JWT_OIDC_ISSUER: 'ftp://idp.example.be' }, /JWT_OIDC_ISSUER must start with https:\/\//],
+    [{ DATABASE_URL: db, JWT_OIDC_ISSUER: 'https://idp.example.be/realms/g1p', JWT_ISSUER: 'https://other' }, /JWT_ISSUER and JWT_OIDC_ISSUER differ/],
+    [{ DATABASE_URL: db, JWT_JWKS_URL: 'https://idp.example.be/jwks', JWT_JWKS_REFRESH_SECONDS: '0' }, /JWT_JWKS_REFRESH_SECONDS/],
+    [{ DATABASE_URL: db, JWT_JWKS_URL: 'https://idp.example.be/jwks', JWT_JWKS_ALLOW_HTTP: 'yes' }, /JWT_JWKS_ALLOW_HTTP/],
   ];
   for (const [env, message] of cases) {
     const r = run(env);
