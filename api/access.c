@@ -13,6 +13,8 @@
  *   metrics read            metrics:read (the token's regions and organisation)
  *   change feed             any staff token; each change only if its resource
  *                           is readable by the token (scope and scoping)
+ *   webhooks manage         webhooks:manage (subscriptions of the token's own
+ *                           organisation and within its regions)
  *
  * Scoping: a token sees the regions listed in its `regions` claim (or all
  * with ["*"]); reference data (regions, organisations) is managed by admins
@@ -44,6 +46,7 @@ static const struct rule RULES[] = {
   {ACCESS_AUDIT_READ, SCOPE_ADMIN, false, "admin"},
   {ACCESS_METRICS_READ, SCOPE_METRICS_READ, false, "metrics:read"},
   {ACCESS_CHANGES_READ, 0, false, "any staff scope"},
+  {ACCESS_WEBHOOKS_MANAGE, SCOPE_WEBHOOKS_MANAGE, false, "webhooks:manage"},
 };
 
 /* A family token is one with scope plan:family: it stands for the family

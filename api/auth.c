@@ -153,7 +153,8 @@ static unsigned int parse_scopes(const char *s, size_t len) {
   static const struct { const char *name; unsigned int bit; } known[] = {
     {"referrals:read", SCOPE_REFERRALS_READ}, {"referrals:write", SCOPE_REFERRALS_WRITE},
     {"plans:read", SCOPE_PLANS_READ}, {"plans:write", SCOPE_PLANS_WRITE},
-    {"plan:family", SCOPE_PLAN_FAMILY}, {"metrics:read", SCOPE_METRICS_READ}, {"admin", SCOPE_ADMIN}};
+    {"plan:family", SCOPE_PLAN_FAMILY}, {"metrics:read", SCOPE_METRICS_READ}, {"admin", SCOPE_ADMIN},
+    {"webhooks:manage", SCOPE_WEBHOOKS_MANAGE}, {"privacy", SCOPE_PRIVACY}};
   unsigned int bits = 0;
   const char *end = s + len;
   while (s < end) {

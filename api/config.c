@@ -90,6 +90,20 @@ int config_load(struct g1p_config *cfg, char *err, size_t err_len) {
     return -1;
   }
   if (cors_parse(getenv("CORS_ALLOWED_ORIGINS"), &cfg->cors, err, err_len)) return -1;
+  if (env_uint("WEBHOOK_WORKERS", 1, 0, 16, &n, err, err_len)) return -1;
+  cfg->webhook_workers = (unsigned int)n;
+  if (env_uint("WEBHOOK_TIMEOUT_SECONDS", 10, 1, 10, &n, err, err_len)) return -1;
+  cfg->webhook_timeout_s = (unsigned int)n;
+  if (env_uint("WEBHOOK_LEASE_SECONDS", 30, 2, 600, &n, err, err_len)) return -1;
+  cfg->webhook_lease_s = (unsigned int)n;
+  if (cfg->webhook_lease_s <= cfg->webhook_timeout_s) {
+    snprintf(err, err_len, "WEBHOOK_LEASE_SECONDS must be longer than WEBHOOK_TIMEOUT_SECONDS (%u)", cfg->webhook_timeout_s);
+    return -1;
+  }
+  if (env_uint("WEBHOOK_ALLOW_HTTP", 0, 0, 1, &n, err, err_len)) return -1;
+  cfg->webhook_allow_http = n == 1;
+  if (env_uint("WEBHOOK_ALLOW_PRIVATE_NETWORKS", 0, 0, 1, &n, err, err_len)) return -1;
+  cfg->webhook_allow_private = n == 1;
   if (env_uint("JWT_JWKS_REFRESH_SECONDS", 300, 1, 86400, &n, err, err_len)) return -1;
   cfg->jwt_jwks_refresh_s = (unsigned int)n;
   if (env_uint("JWT_JWKS_TIMEOUT_SECONDS", 10, 1, 60, &n, err, err_len)) return -1;

@@ -20,6 +20,7 @@
 #include "g1p/auth.h"
 #include "g1p/config.h"
 #include "g1p/db.h"
+#include "g1p/deliver.h"
 #include "g1p/http.h"
 #include "g1p/keysource.h"
 #include "g1p/migrate.h"
@@ -133,6 +134,7 @@ int main(int argc, char **argv) {
   int rc = 1;
   struct keysource *keys = NULL;
   struct db_pool *pool = NULL;
+  struct deliver *workers = NULL;
   int applied = migrate_run(cfg.database_url, cfg.db_prepare, err, sizeof err);
   if (applied < 0) {
     fprintf(stderr, "g1p-api: %s\n", err);
@@ -150,8 +152,14 @@ int main(int argc, char **argv) {
   pool = db_pool_new(cfg.database_url, cfg.pool_size, cfg.db_timeout_ms, cfg.db_prepare);
   if (!pool) goto done;
   struct g1p_app app = {.cfg = &cfg, .db = pool, .keys = keysource_ring(keys), .keysource = keys};
+  workers = deliver_start(&cfg);
+  if (!workers) {
+    fprintf(stderr, "g1p-api: the webhook delivery workers could not start\n");
+    goto done;
+  }
   rc = serve(&cfg, &app);
 done:
+  deliver_stop(workers);
   db_pool_free(pool);
   keysource_stop(keys);
   config_free(&cfg);

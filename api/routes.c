@@ -9,6 +9,7 @@ static const struct route ROUTES[] = {
   {"GET", "/health", ops_health, NULL},
   {"GET", "/ready", ops_ready, NULL},
   {"GET", "/openapi.yaml", ops_openapi, NULL},
+  {"GET", "/docs", ops_docs, NULL},
 
   {"GET", "/v1/regions", regions_list, "limit cursor"},
   {"POST", "/v1/regions", regions_create, NULL},
@@ -50,6 +51,16 @@ static const struct route ROUTES[] = {
   {"GET", "/v1/audit", audit_list, "limit cursor resource id sub from to"},
   {"GET", "/v1/metrics", metrics_get, "from to region group_by format"},
   {"GET", "/v1/changes", changes_list, "after limit"},
+
+  {"GET", "/v1/webhooks", webhooks_list, "limit cursor"},
+  {"POST", "/v1/webhooks", webhooks_create, NULL},
+  {"GET", "/v1/webhooks/:id", webhooks_get, NULL},
+  {"PATCH", "/v1/webhooks/:id", webhooks_update, NULL},
+  {"DELETE", "/v1/webhooks/:id", webhooks_delete, NULL},
+  {"POST", "/v1/webhooks/:id/secret", webhooks_rotate_secret, NULL},
+  {"POST", "/v1/webhooks/:id/ping", webhooks_ping, NULL},
+  {"GET", "/v1/webhooks/:id/deliveries", webhooks_deliveries, "limit cursor status"},
+  {"POST", "/v1/webhooks/:id/deliveries/:delivery_id/retry", webhooks_retry_delivery, NULL},
 };
 #define NROUTES (sizeof ROUTES / sizeof ROUTES[0])
 

@@ -233,6 +233,7 @@ static void check_value(const json_t *v, const struct field_rule *r, bool patch,
       problem_add_error(p, ptr, "must be from %lld to %lld", r->min, r->max);
     break;
   case FT_REGION_CODES: check_region_codes(v, r, ptr, p); break;
+  case FT_BOOL: if (!json_is_boolean(v)) problem_add_error(p, ptr, "must be true or false"); break;
   case FT_OBJECT: validate_object_at(v, r->fields, patch, ptr, p); break;
   case FT_OBJECT_ARRAY:
   case FT_STRING_ARRAY: check_array(v, r, ptr, p); break;

@@ -10,7 +10,7 @@
 #include "g1p/resources.h"
 #include "g1p/validate.h"
 
-static const char *const RESOURCES[] = {"region", "organisation", "referral", "family", "plan", NULL};
+static const char *const RESOURCES[] = {"region", "organisation", "referral", "family", "plan", "webhook", NULL};
 
 /* ?cursor= of an audit page: the last seq seen. */
 static int seq_cursor(struct g1p_req *r, char **cursor) {

@@ -1,5 +1,6 @@
 /* Operations endpoints, served without a token: liveness, readiness (the
- * database answers) and the OpenAPI contract the binary was built with. */
+ * database answers), the OpenAPI contract the binary was built with and its
+ * HTML reference. */
 #include <string.h>
 #include "g1p/embedded.h"
 #include "g1p/resources.h"
@@ -33,4 +34,20 @@ int ops_ready(struct g1p_req *r) {
 
 int ops_openapi(struct g1p_req *r) {
   return respond_text(r, 200, "application/yaml; charset=utf-8", embedded_openapi, embedded_openapi_len);
+}
+
+/* The reference page (openapi/docs.html) is Redoc with its script, styles,
+ * icons and font inlined, and loads nothing else: the policy allows exactly
+ * that and nothing from anywhere, this server included. 'unsafe-inline' is
+ * the page's own script and styles (Redoc adds styles at run time, so no
+ * hashes); data: is its inlined images and icon font. Nothing may frame it,
+ * set a <base> or post a form. */
+static const char DOCS_CSP[] =
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; font-src data:; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+int ops_docs(struct g1p_req *r) {
+  respond_header(r, "Content-Security-Policy", DOCS_CSP);
+  respond_header(r, "X-Content-Type-Options", "nosniff");
+  return respond_text(r, 200, "text/html; charset=utf-8", embedded_docs, embedded_docs_len);
 }

@@ -18,6 +18,7 @@ enum access_action {
   ACCESS_AUDIT_READ,       /* the whole audit trail: admin */
   ACCESS_METRICS_READ,     /* aggregates: metrics:read */
   ACCESS_CHANGES_READ,     /* the change feed: any staff token, each change scoped like its resource */
+  ACCESS_WEBHOOKS_MANAGE,  /* subscriptions of the token's organisation and regions: webhooks:manage */
 };
 
 /* What a token may see of region-scoped data, as SQL parameters:

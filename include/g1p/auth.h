@@ -21,6 +21,8 @@ enum scope {
   SCOPE_PLAN_FAMILY = 1u << 4,
   SCOPE_METRICS_READ = 1u << 5,
   SCOPE_ADMIN = 1u << 6,
+  SCOPE_WEBHOOKS_MANAGE = 1u << 7,
+  SCOPE_PRIVACY = 1u << 8,
 };
 
 /* Who is calling, as the token says. Owned by the request; principal_clear

@@ -28,6 +28,11 @@ struct g1p_config {
   unsigned int db_timeout_ms;     /* DB_STATEMENT_TIMEOUT_MS, default 5000 */
   bool db_prepare;                /* DB_PREPARED_STATEMENTS: on (default) | off for PgBouncer transaction mode */
   struct cors_origins cors;       /* CORS_ALLOWED_ORIGINS; empty: no CORS headers at all */
+  unsigned int webhook_workers;   /* WEBHOOK_WORKERS, default 1; 0: this instance delivers nothing */
+  unsigned int webhook_timeout_s; /* WEBHOOK_TIMEOUT_SECONDS, default 10 (at most 10) */
+  unsigned int webhook_lease_s;   /* WEBHOOK_LEASE_SECONDS, default 30: a killed worker's claims expire after it */
+  bool webhook_allow_http;        /* WEBHOOK_ALLOW_HTTP=1: http:// receivers (tests only) */
+  bool webhook_allow_private;     /* WEBHOOK_ALLOW_PRIVATE_NETWORKS=1: on-premises receivers, tests */
 };
 
 /* Fills cfg from the environment. On a bad value returns -1 and writes one

@@ -11,5 +11,9 @@ struct embedded_migration {
 extern const struct embedded_migration embedded_migrations[];
 extern const char *const embedded_openapi;
 extern const size_t embedded_openapi_len;
+/* openapi/docs.html, the HTML reference served at /docs (.incbin, see
+ * tests/embed.cmake); NUL-terminated like the contract. */
+extern const char *const embedded_docs;
+extern const size_t embedded_docs_len;
 
 #endif

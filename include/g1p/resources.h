@@ -8,6 +8,7 @@
 int ops_health(struct g1p_req *r);
 int ops_ready(struct g1p_req *r);
 int ops_openapi(struct g1p_req *r);
+int ops_docs(struct g1p_req *r);
 
 /* api/resources/regions.c */
 int regions_list(struct g1p_req *r);
@@ -61,6 +62,17 @@ int plans_audit(struct g1p_req *r);
 /* api/resources/metrics.c, api/resources/changes.c */
 int metrics_get(struct g1p_req *r);
 int changes_list(struct g1p_req *r);
+
+/* api/resources/webhooks.c */
+int webhooks_list(struct g1p_req *r);
+int webhooks_get(struct g1p_req *r);
+int webhooks_create(struct g1p_req *r);
+int webhooks_update(struct g1p_req *r);
+int webhooks_delete(struct g1p_req *r);
+int webhooks_rotate_secret(struct g1p_req *r);
+int webhooks_ping(struct g1p_req *r);
+int webhooks_deliveries(struct g1p_req *r);
+int webhooks_retry_delivery(struct g1p_req *r);
 
 /* Shared look-ups (api/resources/regions.c): adds a 422 error at
  * "<pointer>/<i>" for each code in the JSON array codes that names no

@@ -51,6 +51,7 @@ enum field_type {
   FT_OBJECT,        /* nested object checked against fields */
   FT_OBJECT_ARRAY,  /* array of [min, max] objects, each checked against fields */
   FT_STRING_ARRAY,  /* array of [0, max] one-line strings of 1..2000 characters */
+  FT_BOOL,          /* true or false */
 };
 
 enum { F_REQUIRED = 1, F_NULLABLE = 2 };

@@ -70,6 +70,17 @@ const ENDPOINTS = () => [
   { m: 'GET', p: '/v1/audit', cat: 'audit' },
   { m: 'GET', p: '/v1/metrics?from=2025-01-01&to=2025-12-31', cat: 'metrics' },
   { m: 'GET', p: '/v1/changes', cat: 'changes' },
+  // Webhooks need webhooks:manage, which none of the callers below has (the
+  // allowed side, and scoping by organisation and region: webhooks.test.mjs).
+  { m: 'GET', p: '/v1/webhooks', cat: 'webhooks' },
+  { m: 'POST', p: '/v1/webhooks', cat: 'webhooks', body: { url: 'https://example.com/h', events: ['*'] } },
+  { m: 'GET', p: '/v1/webhooks/00000000-0000-4000-8000-000000000001', cat: 'webhooks' },
+  { m: 'PATCH', p: '/v1/webhooks/00000000-0000-4000-8000-000000000001', cat: 'webhooks', body: {} },
+  { m: 'DELETE', p: '/v1/webhooks/00000000-0000-4000-8000-000000000001', cat: 'webhooks' },
+  { m: 'POST', p: '/v1/webhooks/00000000-0000-4000-8000-000000000001/secret', cat: 'webhooks' },
+  { m: 'POST', p: '/v1/webhooks/00000000-0000-4000-8000-000000000001/ping', cat: 'webhooks' },
+  { m: 'GET', p: '/v1/webhooks/00000000-0000-4000-8000-000000000001/deliveries', cat: 'webhooks' },
+  { m: 'POST', p: '/v1/webhooks/00000000-0000-4000-8000-000000000001/deliveries/00000000-0000-4000-8000-000000000002/retry', cat: 'webhooks' },
 ];
 
 const PRINCIPALS = () => ({
@@ -94,6 +105,7 @@ function expected(who, ep) {
   }
   if (ep.cat === 'ref-read') return who === 'other region' && ep.regionScoped ? 404 : 'allowed';
   if (ep.cat === 'changes') return 'allowed';
+  if (ep.cat === 'webhooks') return 403;
   if (ep.cat === 'metrics') return who === 'reporter (metrics:read only)' ? 'allowed' : 403;
   if (ep.cat === 'ref-write' || ep.cat === 'audit') return who === 'admin' ? (ep.notFoundWhenAllowed ? 404 : 'allowed') : 403;
   if (STAFF_CATS.includes(ep.cat)) {

@@ -100,6 +100,7 @@ const FIXTURES = {
   getHealth: () => ({}),
   getReady: () => ({}),
   getOpenApi: () => ({}),
+  getDocs: () => ({}),
   listRegions: () => ({ query: { limit: '3' } }),
   createRegion: () => ({ body: { code: `r-${uuid().slice(0, 8)}`, name: 'Regio Test', province: 'Antwerpen', annual_family_target: 200 } }),
   getRegion: () => ({ path: { code: 'gent' } }),
@@ -138,6 +139,15 @@ const FIXTURES = {
   listAudit: () => ({ query: { resource: 'referral', from: '2025-01-01', to: '2030-01-01', sub: 'admin-1', limit: '10' } }),
   getMetrics: () => ({ query: { from: '2025-01-01', to: '2025-12-31', region: 'gent', group_by: 'region,month', format: pick(['json', 'csv']) } }),
   listChanges: () => ({ query: { after: '0', limit: '20' } }),
+  listWebhooks: () => ({ query: { limit: '5' } }),
+  createWebhook: () => ({ body: { url: 'http://127.0.0.1:9/hooks', events: ['referral.created', 'plan.agreed'], description: 'Fuzz' } }),
+  getWebhook: () => ({ path: { id: ctx.webhook } }),
+  updateWebhook: () => ({ path: { id: ctx.webhook }, headers: { 'If-Match': '*' }, body: { description: 'Bijgewerkt', enabled: true } }),
+  deleteWebhook: async () => ({ path: { id: (await must('POST', '/v1/webhooks', { body: { url: 'http://127.0.0.1:9/x', events: ['*'] } })).id } }),
+  rotateWebhookSecret: () => ({ path: { id: ctx.webhook } }),
+  pingWebhook: () => ({ path: { id: ctx.webhook } }),
+  listWebhookDeliveries: () => ({ path: { id: ctx.webhook }, query: { status: 'pending', limit: '5' } }),
+  retryWebhookDelivery: () => ({ path: { id: ctx.webhook, delivery_id: ctx.delivery } }),
 };
 
 // ---- mutations: each takes a request and changes it; the contract decides
@@ -260,7 +270,8 @@ function schemaProbe(p, value) {
 
 before(async () => {
   db = freshDb('fuzz_contract');
-  server = await startServer({ db });
+  // Webhooks to a closed loopback port: subscriptions are accepted, nothing is delivered.
+  server = await startServer({ db, env: { WEBHOOK_WORKERS: '0', WEBHOOK_ALLOW_HTTP: '1', WEBHOOK_ALLOW_PRIVATE_NETWORKS: '1' } });
   console.log(`# contract fuzz: seed ${SEED}, budget ${BUDGET_MS / 1000} s (replay: G1P_FUZZ_SEED=${SEED})`);
   // Pointers to inline parameter schemas, for schemaProbe.
   for (const [template, item] of Object.entries(spec.paths)) {
@@ -275,6 +286,8 @@ before(async () => {
   ctx.pause = (await must('POST', `/v1/referrals/${ctx.referral}/deadline-pauses`, { body: { from: '2025-03-04', reason: 'other' } })).id;
   ctx.family = (await must('POST', '/v1/families', { body: { region: 'gent', label: 'Gezin F.', coach: { sub: 'coach-f', name: 'Fien', organisation_id: ctx.org } } })).id;
   await must('PUT', `/v1/families/${ctx.family}/plan`, { headers: { 'if-none-match': '*' }, body: planBody() });
+  ctx.webhook = (await must('POST', '/v1/webhooks', { body: { url: 'http://127.0.0.1:9/hooks', events: ['*'] } })).id;
+  ctx.delivery = (await must('POST', `/v1/webhooks/${ctx.webhook}/ping`)).id;
 });
 after(async () => { await server?.stop(); });
 
