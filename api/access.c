@@ -15,6 +15,9 @@
  *                           is readable by the token (scope and scoping)
  *   webhooks manage         webhooks:manage (subscriptions of the token's own
  *                           organisation and within its regions)
+ *   privacy                 privacy (erasure; export of a referral)
+ *   family export           privacy, or plan:family (own family only)
+ *   statement write         plan:family (own family only) or plans:write
  *
  * Scoping: a token sees the regions listed in its `regions` claim (or all
  * with ["*"]); reference data (regions, organisations) is managed by admins
@@ -47,6 +50,9 @@ static const struct rule RULES[] = {
   {ACCESS_METRICS_READ, SCOPE_METRICS_READ, false, "metrics:read"},
   {ACCESS_CHANGES_READ, 0, false, "any staff scope"},
   {ACCESS_WEBHOOKS_MANAGE, SCOPE_WEBHOOKS_MANAGE, false, "webhooks:manage"},
+  {ACCESS_PRIVACY, SCOPE_PRIVACY, false, "privacy"},
+  {ACCESS_FAMILY_EXPORT, SCOPE_PRIVACY, true, "privacy or plan:family"},
+  {ACCESS_STATEMENT_WRITE, SCOPE_PLANS_WRITE, true, "plan:family or plans:write"},
 };
 
 /* A family token is one with scope plan:family: it stands for the family

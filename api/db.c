@@ -190,6 +190,9 @@ static void map_error(struct db_tx *tx, const PGresult *res, struct g1p_problem 
   } else if (strcmp(state, "23514") == 0 || strcmp(state, "22P02") == 0 || strcmp(state, "22007") == 0 || strcmp(state, "22008") == 0 ||
              strcmp(state, "22003") == 0) {
     problem_set(p, PROBLEM_VALIDATION, "A value is not acceptable (%s).", constraint ? constraint : "check");
+  } else if (strcmp(state, "GE001") == 0) {
+    /* Raised by sql/007's triggers: the message is ours and names no data. */
+    problem_set(p, PROBLEM_CONFLICT, "%s", PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
   } else if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0) {
     problem_set(p, PROBLEM_UNAVAILABLE, "A concurrent change got in the way; retry the request.");
   } else if (strcmp(state, "57014") == 0) {

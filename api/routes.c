@@ -47,6 +47,13 @@ static const struct route ROUTES[] = {
   {"GET", "/v1/families/:id/plan/versions/:n", plans_version_get, NULL},
   {"POST", "/v1/families/:id/plan/agreement", plans_agreement, NULL},
   {"GET", "/v1/families/:id/plan/audit", plans_audit, "limit cursor"},
+  {"GET", "/v1/families/:id/statements", statements_list, "limit cursor"},
+  {"POST", "/v1/families/:id/statements", statements_create, NULL},
+  {"GET", "/v1/families/:id/statements/:statement_id", statements_get, NULL},
+  {"GET", "/v1/families/:id/export", privacy_export_family, NULL},
+  {"POST", "/v1/families/:id/erasure", privacy_erase_family, NULL},
+  {"GET", "/v1/referrals/:id/export", privacy_export_referral, NULL},
+  {"POST", "/v1/referrals/:id/erasure", privacy_erase_referral, NULL},
 
   {"GET", "/v1/audit", audit_list, "limit cursor resource id sub from to"},
   {"GET", "/v1/metrics", metrics_get, "from to region group_by format"},

@@ -227,9 +227,14 @@ int families_update(struct g1p_req *r) {
   res = db_exec(&tx, &r->problem,
                 "SELECT json_build_object('label', label, 'coach', CASE WHEN coach_sub IS NULL THEN NULL ELSE"
                 " json_build_object('sub', coach_sub, 'name', coach_name, 'organisation_id', coach_organisation_id) END,"
-                " 'waiting_for', waiting_for) FROM families WHERE id = $1",
+                " 'waiting_for', waiting_for), erased_on IS NOT NULL FROM families WHERE id = $1",
                 1, key);
   if (!res) goto done;
+  /* An erased family's skeleton would fail validation; say why it is refused. */
+  if (strcmp(PQgetvalue(res, 0, 1), "t") == 0) {
+    problem_set(&r->problem, PROBLEM_CONFLICT, "This family was erased (data protection): it can no longer be changed.");
+    goto done;
+  }
   current = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
   PQclear(res);
   res = NULL;

@@ -19,6 +19,9 @@ enum access_action {
   ACCESS_METRICS_READ,     /* aggregates: metrics:read */
   ACCESS_CHANGES_READ,     /* the change feed: any staff token, each change scoped like its resource */
   ACCESS_WEBHOOKS_MANAGE,  /* subscriptions of the token's organisation and regions: webhooks:manage */
+  ACCESS_PRIVACY,          /* erasure, a referral's export: privacy */
+  ACCESS_FAMILY_EXPORT,    /* a family's export: privacy, or the family's own token */
+  ACCESS_STATEMENT_WRITE,  /* a family's statement: the family's own token, or plans:write */
 };
 
 /* What a token may see of region-scoped data, as SQL parameters:

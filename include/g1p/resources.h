@@ -63,6 +63,15 @@ int plans_audit(struct g1p_req *r);
 int metrics_get(struct g1p_req *r);
 int changes_list(struct g1p_req *r);
 
+/* api/resources/privacy.c */
+int privacy_export_family(struct g1p_req *r);
+int privacy_export_referral(struct g1p_req *r);
+int privacy_erase_family(struct g1p_req *r);
+int privacy_erase_referral(struct g1p_req *r);
+int statements_list(struct g1p_req *r);
+int statements_create(struct g1p_req *r);
+int statements_get(struct g1p_req *r);
+
 /* api/resources/webhooks.c */
 int webhooks_list(struct g1p_req *r);
 int webhooks_get(struct g1p_req *r);

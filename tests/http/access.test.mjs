@@ -27,7 +27,8 @@ before(async () => {
   const fam = await post('/v1/families', { referral_id: ref.id, coach: { sub: 'c', name: 'C', organisation_id: caw.id } });
   await api(server, 'PUT', `/v1/families/${fam.id}/plan`, { token: setup, body: { family_question: 'Q', participants: [{ role: 'professional', name: 'P', organisation_id: clb.id }] }, headers: { 'if-none-match': '*' } });
   const other = await post('/v1/families', { region: 'gent', label: 'Other family' });
-  ids = { caw: caw.id, clb: clb.id, unrelated: unrelated.id, ref: ref.id, ref2: ref2.id, pause: pause.id, fam: fam.id, otherFam: other.id };
+  const statement = await post(`/v1/families/${fam.id}/statements`, { text: 'Ons verhaal' });
+  ids = { caw: caw.id, clb: clb.id, unrelated: unrelated.id, ref: ref.id, ref2: ref2.id, pause: pause.id, fam: fam.id, otherFam: other.id, statement: statement.id };
 });
 after(async () => { await server?.stop(); });
 
@@ -67,6 +68,13 @@ const ENDPOINTS = () => [
   { m: 'GET', p: `/v1/families/${ids.fam}/plan/versions/1`, cat: 'plan-read', scoped: true },
   { m: 'POST', p: `/v1/families/${ids.fam}/plan/agreement`, cat: 'plan-agree', scoped: true, body: { version: 999 } },
   { m: 'GET', p: `/v1/families/${ids.fam}/plan/audit`, cat: 'plan-read', scoped: true },
+  { m: 'GET', p: `/v1/families/${ids.fam}/statements`, cat: 'plan-read', scoped: true },
+  { m: 'POST', p: `/v1/families/${ids.fam}/statements`, cat: 'plan-agree', scoped: true, body: { text: 'Ons verhaal' } },
+  { m: 'GET', p: `/v1/families/${ids.fam}/statements/${ids.statement}`, cat: 'plan-read', scoped: true },
+  { m: 'GET', p: `/v1/families/${ids.fam}/export`, cat: 'family-export' },
+  { m: 'POST', p: `/v1/families/${ids.otherFam}/erasure`, cat: 'privacy', body: { reason: 'nope' } },
+  { m: 'GET', p: `/v1/referrals/${ids.ref2}/export`, cat: 'privacy' },
+  { m: 'POST', p: `/v1/referrals/${ids.ref2}/erasure`, cat: 'privacy', body: { reason: 'nope' } },
   { m: 'GET', p: '/v1/audit', cat: 'audit' },
   { m: 'GET', p: '/v1/metrics?from=2025-01-01&to=2025-12-31', cat: 'metrics' },
   { m: 'GET', p: '/v1/changes', cat: 'changes' },
@@ -99,6 +107,8 @@ const STAFF_CATS = ['referral-read', 'referral-write', 'family-read', 'family-wr
 
 function expected(who, ep) {
   if (who === 'no token') return 401;
+  if (ep.cat === 'family-export') return who === 'own family' ? 'allowed' : who === 'another family' ? 404 : 403;
+  if (ep.cat === 'privacy' || ep.cat === 'webhooks') return 403;
   if (who === 'own family' || who === 'another family') {
     if (ep.cat !== 'plan-read' && ep.cat !== 'plan-agree') return 403;
     return who === 'own family' ? 'allowed' : 404;
@@ -106,6 +116,10 @@ function expected(who, ep) {
   if (ep.cat === 'ref-read') return who === 'other region' && ep.regionScoped ? 404 : 'allowed';
   if (ep.cat === 'changes') return 'allowed';
   if (ep.cat === 'webhooks') return 403;
+  // No caller below has scope privacy (its allowed side: privacy.test.mjs);
+  // the family's own token may export its own family, no other.
+  if (ep.cat === 'privacy') return who === 'no token' ? 401 : 403;
+  if (ep.cat === 'family-export') return who === 'own family' ? 'allowed' : who === 'another family' ? 404 : 403;
   if (ep.cat === 'metrics') return who === 'reporter (metrics:read only)' ? 'allowed' : 403;
   if (ep.cat === 'ref-write' || ep.cat === 'audit') return who === 'admin' ? (ep.notFoundWhenAllowed ? 404 : 'allowed') : 403;
   if (STAFF_CATS.includes(ep.cat)) {

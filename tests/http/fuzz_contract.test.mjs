@@ -139,6 +139,13 @@ const FIXTURES = {
   listAudit: () => ({ query: { resource: 'referral', from: '2025-01-01', to: '2030-01-01', sub: 'admin-1', limit: '10' } }),
   getMetrics: () => ({ query: { from: '2025-01-01', to: '2025-12-31', region: 'gent', group_by: 'region,month', format: pick(['json', 'csv']) } }),
   listChanges: () => ({ query: { after: '0', limit: '20' } }),
+  listFamilyStatements: () => ({ path: { id: ctx.family }, query: { limit: '5' } }),
+  addFamilyStatement: () => ({ path: { id: ctx.family }, body: { text: 'Wij zien het anders.\nDank u.' } }),
+  getFamilyStatement: () => ({ path: { id: ctx.family, statement_id: ctx.statement } }),
+  exportFamily: () => ({ path: { id: ctx.family } }),
+  eraseFamily: async () => ({ path: { id: (await must('POST', '/v1/families', { body: { region: 'gent', label: 'Weg' } })).id }, body: { reason: 'request', note: 'Vraag van het gezin' } }),
+  exportReferral: () => ({ path: { id: ctx.referral } }),
+  eraseReferral: async () => ({ path: { id: (await must('POST', '/v1/referrals', { body: referralBody() })).id }, body: { reason: 'retention' } }),
   listWebhooks: () => ({ query: { limit: '5' } }),
   createWebhook: () => ({ body: { url: 'http://127.0.0.1:9/hooks', events: ['referral.created', 'plan.agreed'], description: 'Fuzz' } }),
   getWebhook: () => ({ path: { id: ctx.webhook } }),
@@ -286,6 +293,7 @@ before(async () => {
   ctx.pause = (await must('POST', `/v1/referrals/${ctx.referral}/deadline-pauses`, { body: { from: '2025-03-04', reason: 'other' } })).id;
   ctx.family = (await must('POST', '/v1/families', { body: { region: 'gent', label: 'Gezin F.', coach: { sub: 'coach-f', name: 'Fien', organisation_id: ctx.org } } })).id;
   await must('PUT', `/v1/families/${ctx.family}/plan`, { headers: { 'if-none-match': '*' }, body: planBody() });
+  ctx.statement = (await must('POST', `/v1/families/${ctx.family}/statements`, { body: { text: 'Ons verhaal' } })).id;
   ctx.webhook = (await must('POST', '/v1/webhooks', { body: { url: 'http://127.0.0.1:9/hooks', events: ['*'] } })).id;
   ctx.delivery = (await must('POST', `/v1/webhooks/${ctx.webhook}/ping`)).id;
 });

@@ -65,7 +65,7 @@ export function b64url(input) {
 // every scope and every region.
 export function token(claims = {}, opts = {}) {
   const now = Math.floor(Date.now() / 1000);
-  const payload = { sub: 'tester', scope: 'referrals:read referrals:write plans:read plans:write metrics:read webhooks:manage admin', regions: ['*'], exp: now + 600, ...claims };
+  const payload = { sub: 'tester', scope: 'referrals:read referrals:write plans:read plans:write metrics:read webhooks:manage privacy admin', regions: ['*'], exp: now + 600, ...claims };
   for (const k of Object.keys(payload)) if (payload[k] === undefined) delete payload[k];
   const header = { alg: opts.alg || 'HS256', typ: 'JWT', ...(opts.header || {}) };
   const head = b64url(JSON.stringify(header));

@@ -87,3 +87,27 @@ test('two instances deliver each event once; none is lost when one is killed', a
     await a.stop();
   }
 });
+
+test('SIGTERM during a delivery that hangs: the server stops within 10 s and hands the delivery back, uncounted', async () => {
+  const env = { ...WEBHOOK_ENV, WEBHOOK_TIMEOUT_SECONDS: '10', WEBHOOK_LEASE_SECONDS: '30' };
+  let server = await startServer({ db, env });
+  const sub = (await api(server, 'POST', '/v1/webhooks', { token: manager(), body: { url: `${rec.url}/term`, events: ['referral.created'] } })).body;
+  rec.mode = 'hang';
+  await push(server, 'term-1');
+  const state = () => psql(db, `SELECT status || ' ' || attempts || ' ' || (lease_until IS NOT NULL) FROM webhook_deliveries WHERE webhook_id = '${sub.id}'`);
+  await until(() => state() === 'pending 1 true' && rec.requests.some((q) => q.path === '/hooks/term'), 10000, 'a delivery in flight');
+  const t0 = Date.now();
+  await server.stop();
+  const took = Date.now() - t0;
+  console.log(`# SIGTERM with a hanging delivery: stopped in ${took} ms`);
+  assert.ok(took < 10000, `stopped in ${took} ms`);
+  assert.equal(state(), 'pending 0 false', 'handed back, the attempt not counted');
+  rec.mode = 'ok';
+  server = await startServer({ db, env });
+  try {
+    await until(() => state() === 'delivered 1 false', 10000, 'delivered after the restart');
+  } finally {
+    await api(server, 'DELETE', `/v1/webhooks/${sub.id}`, { token: manager() });
+    await server.stop();
+  }
+});
