@@ -90,6 +90,10 @@ int config_load(struct g1p_config *cfg, char *err, size_t err_len) {
     return -1;
   }
   if (cors_parse(getenv("CORS_ALLOWED_ORIGINS"), &cfg->cors, err, err_len)) return -1;
+  if (env_uint("RETENTION_CLOSED_YEARS", 10, 1, 100, &n, err, err_len)) return -1;
+  cfg->retention_closed_years = (unsigned int)n;
+  if (env_uint("RETENTION_UNFOLLOWED_YEARS", 2, 1, 100, &n, err, err_len)) return -1;
+  cfg->retention_unfollowed_years = (unsigned int)n;
   if (env_uint("WEBHOOK_WORKERS", 1, 0, 16, &n, err, err_len)) return -1;
   cfg->webhook_workers = (unsigned int)n;
   if (env_uint("WEBHOOK_TIMEOUT_SECONDS", 10, 1, 10, &n, err, err_len)) return -1;

@@ -5,6 +5,7 @@
  *
  *   g1p-api            migrate, then serve
  *   g1p-api migrate    migrate only
+ *   g1p-api retention [--dry-run] [--as-of DATE]   erase what retention says (see retention.h)
  * SIGHUP reloads the JWT keys (key rotation; see keysource.h). */
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -24,6 +25,7 @@
 #include "g1p/http.h"
 #include "g1p/keysource.h"
 #include "g1p/migrate.h"
+#include "g1p/retention.h"
 #include "g1p/routes.h"
 
 #define DRAIN_SECONDS 10
@@ -96,8 +98,13 @@ static int serve(const struct g1p_config *cfg, const struct g1p_app *app) {
 
 int main(int argc, char **argv) {
   bool migrate_only = argc == 2 && strcmp(argv[1], "migrate") == 0;
-  if (argc > 1 && !migrate_only) {
-    fprintf(stderr, "usage: g1p-api [migrate]\n");
+  bool retention = argc >= 2 && strcmp(argv[1], "retention") == 0;
+  bool dry_run = false;
+  const char *as_of = NULL;
+  char usage[160];
+  if ((argc > 1 && !migrate_only && !retention) ||
+      (retention && retention_args(argc - 2, argv + 2, &dry_run, &as_of, usage, sizeof usage) != 0)) {
+    fprintf(stderr, "usage: g1p-api [migrate | retention [--dry-run] [--as-of YYYY-MM-DD]]\n");
     return 2;
   }
   /* Signals are handled by sigwait in the main thread only: block them
@@ -124,7 +131,7 @@ int main(int argc, char **argv) {
     config_free(&cfg);
     return 2;
   }
-  if (!migrate_only && !cfg.jwt_hs256_secret && !cfg.jwt_public_keys_dir && !cfg.jwt_jwks_file && !cfg.jwt_jwks_url && !cfg.jwt_oidc_issuer) {
+  if (!migrate_only && !retention && !cfg.jwt_hs256_secret && !cfg.jwt_public_keys_dir && !cfg.jwt_jwks_file && !cfg.jwt_jwks_url && !cfg.jwt_oidc_issuer) {
     fprintf(stderr, "g1p-api: no token could be verified: set JWT_HS256_SECRET, JWT_PUBLIC_KEYS_DIR, JWT_JWKS_FILE, JWT_JWKS_URL or JWT_OIDC_ISSUER\n");
     config_free(&cfg);
     return 2;
@@ -142,6 +149,11 @@ int main(int argc, char **argv) {
   }
   y_log_message(Y_LOG_LEVEL_INFO, "migrations: %d applied", applied);
   if (migrate_only) { rc = 0; goto done; }
+  if (retention) {
+    rc = retention_run(&cfg, dry_run, as_of, stdout, err, sizeof err) == 0 ? 0 : 1;
+    if (rc) fprintf(stderr, "g1p-api: retention: %s\n", err);
+    goto done;
+  }
 
   keys = keysource_start(&cfg, err, sizeof err);
   if (!keys) {

@@ -32,7 +32,9 @@ struct g1p_config {
   unsigned int webhook_timeout_s; /* WEBHOOK_TIMEOUT_SECONDS, default 10 (at most 10) */
   unsigned int webhook_lease_s;   /* WEBHOOK_LEASE_SECONDS, default 30: a killed worker's claims expire after it */
   bool webhook_allow_http;        /* WEBHOOK_ALLOW_HTTP=1: http:// receivers (tests only) */
-  bool webhook_allow_private;     /* WEBHOOK_ALLOW_PRIVATE_NETWORKS=1: on-premises receivers, tests */
+  bool webhook_allow_private;
+  unsigned int retention_closed_years;     /* RETENTION_CLOSED_YEARS, default 10 */
+  unsigned int retention_unfollowed_years; /* RETENTION_UNFOLLOWED_YEARS, default 2 */     /* WEBHOOK_ALLOW_PRIVATE_NETWORKS=1: on-premises receivers, tests */
 };
 
 /* Fills cfg from the environment. On a bad value returns -1 and writes one
