@@ -13,6 +13,7 @@
 #include <time.h>
 #include <yder.h>
 #include "g1p/db.h"
+#include "g1p/telemetry.h"
 
 #define POOL_WAIT_MS 5000
 #define DB_MAX_STATEMENTS 512
@@ -52,6 +53,7 @@ struct db_pool {
   char *conninfo;
   unsigned int size;
   unsigned int free_count;
+  unsigned int waiting;       /* requests waiting for a connection (for /metrics) */
   struct db_conn **free_list; /* stack of idle connections (pg NULL = not opened yet) */
   bool prepare;               /* false behind a transaction-mode pooler */
 };
@@ -143,7 +145,10 @@ int db_acquire(struct db_pool *pool, struct db_tx *tx, struct g1p_problem *p) {
   deadline.tv_sec += POOL_WAIT_MS / 1000;
   pthread_mutex_lock(&pool->lock);
   while (pool->free_count == 0) {
-    if (pthread_cond_timedwait(&pool->available, &pool->lock, &deadline) == ETIMEDOUT) {
+    pool->waiting++;
+    int waited = pthread_cond_timedwait(&pool->available, &pool->lock, &deadline);
+    pool->waiting--;
+    if (waited == ETIMEDOUT) {
       pthread_mutex_unlock(&pool->lock);
       tx->pool = NULL;
       return problem_set(p, PROBLEM_UNAVAILABLE, "All database connections are busy; retry shortly.");
@@ -152,6 +157,14 @@ int db_acquire(struct db_pool *pool, struct db_tx *tx, struct g1p_problem *p) {
   tx->conn = pool->free_list[--pool->free_count];
   pthread_mutex_unlock(&pool->lock);
   return ensure_connected(tx, p);
+}
+
+void db_pool_stats(struct db_pool *pool, unsigned int *in_use, unsigned int *idle, unsigned int *waiting) {
+  pthread_mutex_lock(&pool->lock);
+  *idle = pool->free_count;
+  *in_use = pool->size - pool->free_count;
+  *waiting = pool->waiting;
+  pthread_mutex_unlock(&pool->lock);
 }
 
 void db_end(struct db_tx *tx) {
@@ -174,7 +187,15 @@ void db_end(struct db_tx *tx) {
 
 /* SQLSTATE -> problem. Constraint violations are the database telling us a
  * rule (uniqueness, reference) holds, so they become 409/422, not 500. */
+static void map_error_kind(struct db_tx *tx, const PGresult *res, struct g1p_problem *p);
+
+/* Every database error also counts for /metrics, by the problem it became. */
 static void map_error(struct db_tx *tx, const PGresult *res, struct g1p_problem *p) {
+  map_error_kind(tx, res, p);
+  telemetry_db_error(p->kind);
+}
+
+static void map_error_kind(struct db_tx *tx, const PGresult *res, struct g1p_problem *p) {
   const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
   const char *constraint = res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL;
   if (state == NULL || PQstatus(tx->conn->pg) != CONNECTION_OK) {

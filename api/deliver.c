@@ -21,6 +21,7 @@
 #include "g1p/deliver.h"
 #include "g1p/netcheck.h"
 #include "g1p/sign.h"
+#include "g1p/telemetry.h"
 
 #define MAX_IN_FLIGHT 16
 #define POLL_MS 2000
@@ -274,6 +275,8 @@ static void record(struct worker *w, struct transfer *t, CURLcode rc) {
     next = deliver_backoff(t->attempt);
     if (next >= 0 && after >= 0) next = after < 1 ? 1 : after > 86400 ? 86400 : after;
   }
+  telemetry_webhook_attempt(strcmp(outcome, "ok") == 0 ? "delivered" : strcmp(outcome, "gone") == 0 ? "gone"
+                            : t->refused_address ? "refused" : next >= 0 ? "retry" : "failed");
   char code[16], ms[16], nexts[24];
   snprintf(code, sizeof code, "%ld", status);
   snprintf(ms, sizeof ms, "%d", (int)ms_since(&t->started));

@@ -16,6 +16,7 @@
 #include "g1p/cors.h"
 #include "g1p/http.h"
 #include "g1p/routes.h"
+#include "g1p/telemetry.h"
 #include "g1p/validate.h"
 
 static struct g1p_req *req_of(struct _u_response *resp) { return resp->shared_data; }
@@ -36,8 +37,10 @@ static double elapsed_ms(const struct timespec *t0) {
  * once the response is complete. Never the token, never a body. */
 static void req_free(void *ptr) {
   struct g1p_req *r = ptr;
+  double ms = elapsed_ms(&r->started);
+  telemetry_request(r->route ? routes_index(r->route) : routes_find(r->method, r->path), r->method, r->status, ms / 1e3);
   y_log_message(r->status >= 500 ? Y_LOG_LEVEL_WARNING : Y_LOG_LEVEL_INFO, "%s %s %d %.2fms rid=%s sub=%s",
-                r->method, r->path, r->status, elapsed_ms(&r->started), r->id,
+                r->method, r->path, r->status, ms, r->id,
                 r->authenticated ? r->who.sub : "-");
   principal_clear(&r->who);
   problem_clear(&r->problem);
@@ -254,6 +257,7 @@ int layer_auth(const struct _u_request *req, struct _u_response *resp, void *app
   const struct g1p_app *a = app;
   const char *h = u_map_get_case(req->map_header, "Authorization");
   if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
+    telemetry_auth_failure(NULL);
     problem_set(&r->problem, PROBLEM_UNAUTHORIZED, "Send a bearer token: Authorization: Bearer <JWT>.");
     respond_problem(r);
     u_map_put(resp->map_header, "WWW-Authenticate", "Bearer");
@@ -270,9 +274,12 @@ int layer_auth(const struct _u_request *req, struct _u_response *resp, void *app
     rc = auth_verify_cached(auth_keyring_current(a->keys), token, time(NULL), &r->who, why, sizeof why);
   if (rc != 0) {
     note_auth_failure();
+    telemetry_auth_failure(why);
     char ip[64] = "-";
     if (req->client_address && req->client_address->sa_family == AF_INET)
       inet_ntop(AF_INET, &((struct sockaddr_in *)req->client_address)->sin_addr, ip, sizeof ip);
+    else if (req->client_address && req->client_address->sa_family == AF_INET6)
+      inet_ntop(AF_INET6, &((struct sockaddr_in6 *)req->client_address)->sin6_addr, ip, sizeof ip);
     y_log_message(Y_LOG_LEVEL_WARNING, "Security - invalid token from %s: %s (rid=%s)", ip, why, r->id);
     problem_set(&r->problem, PROBLEM_UNAUTHORIZED, "The bearer token is not valid: %s.", why);
     return respond_problem(r);
@@ -310,6 +317,7 @@ static void not_modified_if_unchanged(struct g1p_req *r) {
 int layer_dispatch(const struct _u_request *req, struct _u_response *resp, void *route) {
   struct g1p_req *r = req_of(resp);
   const struct route *rt = route;
+  r->route = rt;
   for (int i = 0; i < r->query.n; i++) {
     const char *name = r->query.p[i].name, *at = rt->query ? strstr(rt->query, name) : NULL;
     size_t n = strlen(name);

@@ -27,6 +27,7 @@
 #include "g1p/migrate.h"
 #include "g1p/retention.h"
 #include "g1p/routes.h"
+#include "g1p/telemetry.h"
 
 #define DRAIN_SECONDS 10
 
@@ -142,6 +143,7 @@ int main(int argc, char **argv) {
   struct keysource *keys = NULL;
   struct db_pool *pool = NULL;
   struct deliver *workers = NULL;
+  struct telemetry_server *metrics = NULL;
   int applied = migrate_run(cfg.database_url, cfg.db_prepare, err, sizeof err);
   if (applied < 0) {
     fprintf(stderr, "g1p-api: %s\n", err);
@@ -164,6 +166,11 @@ int main(int argc, char **argv) {
   pool = db_pool_new(cfg.database_url, cfg.pool_size, cfg.db_timeout_ms, cfg.db_prepare);
   if (!pool) goto done;
   struct g1p_app app = {.cfg = &cfg, .db = pool, .keys = keysource_ring(keys), .keysource = keys};
+  metrics = telemetry_listen(&cfg, pool, err, sizeof err);
+  if (cfg.metrics_port && !metrics) {
+    fprintf(stderr, "g1p-api: %s\n", err);
+    goto done;
+  }
   workers = deliver_start(&cfg);
   if (!workers) {
     fprintf(stderr, "g1p-api: the webhook delivery workers could not start\n");
@@ -172,6 +179,7 @@ int main(int argc, char **argv) {
   rc = serve(&cfg, &app);
 done:
   deliver_stop(workers);
+  telemetry_stop(metrics);
   db_pool_free(pool);
   keysource_stop(keys);
   config_free(&cfg);

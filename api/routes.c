@@ -109,3 +109,13 @@ bool routes_allowed_methods(const char *path, char *out, size_t len) {
   }
   return o > 0;
 }
+
+size_t routes_count(void) { return NROUTES; }
+const struct route *routes_at(size_t i) { return &ROUTES[i]; }
+size_t routes_index(const struct route *rt) { return (size_t)(rt - ROUTES); }
+
+size_t routes_find(const char *method, const char *path) {
+  for (size_t i = 0; i < NROUTES; i++)
+    if (strcmp(ROUTES[i].method, method) == 0 && path_matches(ROUTES[i].path, path)) return i;
+  return NROUTES;
+}

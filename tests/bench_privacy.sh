@@ -57,7 +57,7 @@ echo "## retention on $N referrals"
 t0=$(date +%s.%N)
 psql -X -q -d "$URL" -v n="$N" -v regions=16 -v years=10 -f tests/data/generate.sql
 echo "generated in $(awk "BEGIN{print $(date +%s.%N) - $t0}") s"
-metrics() { curl -fs -H "Authorization: Bearer $1" "http://127.0.0.1:$PORT/v1/metrics?from=2016-01-01&to=$(date +%F)&group_by=region,month"; }
+metrics() { curl -fs -H "Authorization: Bearer $1" "http://127.0.0.1:$PORT/v1/metrics?from=$(date -d "-10 years +1 day" +%F)&to=$(date +%F)&group_by=region,month"; }
 MTOKEN=$(SECRET=$SECRET node -e '
   const c = require("crypto"); const b = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
   const i = b({alg: "HS256", typ: "JWT"}) + "." + b({sub: "bench", exp: Math.floor(Date.now() / 1000) + 3600, regions: ["*"], scope: "metrics:read"});

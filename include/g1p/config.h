@@ -9,6 +9,7 @@
 struct g1p_config {
   char *database_url;       /* DATABASE_URL (required by the server itself) */
   unsigned int port;        /* PORT, default 8080 */
+  unsigned int metrics_port;/* METRICS_PORT: Prometheus metrics on their own listener; 0 (unset): off */
   char *bind_address;       /* BIND_ADDRESS, default 127.0.0.1 */
   char *jwt_hs256_secret;   /* JWT_HS256_SECRET, >= 32 bytes, optional */
   char *jwt_public_keys_dir;/* JWT_PUBLIC_KEYS_DIR: <kid>.pem files, optional */

@@ -15,6 +15,8 @@ struct db_pool;
  * survive and startup options are refused). */
 struct db_pool *db_pool_new(const char *database_url, unsigned int size, unsigned int statement_timeout_ms, bool prepare);
 void db_pool_free(struct db_pool *pool);
+/* Connections in use, idle, and requests waiting for one, right now. */
+void db_pool_stats(struct db_pool *pool, unsigned int *in_use, unsigned int *idle, unsigned int *waiting);
 
 /* One unit of work on one pooled connection. Reads that are one statement
  * run without BEGIN (a single statement is its own transaction); writes call

@@ -40,6 +40,7 @@ struct g1p_req {
   char seg[REQ_MAX_SEGMENTS][80];/* url path segments: /v1/regions/gent -> v1, regions, gent */
   int nseg;
   struct urlquery query;         /* decoded from the raw request line */
+  const struct route *route;     /* the endpoint that handled it (metrics label), or NULL */
   struct g1p_problem problem;    /* filled by a failing handler */
 };
 
