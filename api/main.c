@@ -38,6 +38,16 @@ static void wait_for_drain(void) {
   usleep(50000);
 }
 
+/* A restored database starts a new WAL timeline: note where the change feed
+ * branched off before anything is stamped on it (see sql/008). */
+static void record_feed_history(struct db_pool *pool) {
+  struct db_tx tx;
+  struct g1p_problem p = {0};
+  if (db_acquire(pool, &tx, &p) == 0) PQclear(db_exec(&tx, &p, "SELECT g1p_feed_history()", 0, NULL));
+  db_end(&tx);
+  problem_clear(&p);
+}
+
 static int serve(const struct g1p_config *cfg, const struct g1p_app *app) {
   struct sockaddr_in addr;
   memset(&addr, 0, sizeof addr);
@@ -165,6 +175,7 @@ int main(int argc, char **argv) {
   }
   pool = db_pool_new(cfg.database_url, cfg.pool_size, cfg.db_timeout_ms, cfg.db_prepare);
   if (!pool) goto done;
+  record_feed_history(pool);
   struct g1p_app app = {.cfg = &cfg, .db = pool, .keys = keysource_ring(keys), .keysource = keys};
   metrics = telemetry_listen(&cfg, pool, err, sizeof err);
   if (cfg.metrics_port && !metrics) {

@@ -17,6 +17,7 @@ static const struct kind_info KINDS[] = {
   [PROBLEM_NOT_FOUND] = {404, "not-found", "Resource not found"},
   [PROBLEM_METHOD_NOT_ALLOWED] = {405, "method-not-allowed", "Method not allowed"},
   [PROBLEM_CONFLICT] = {409, "conflict", "Conflict with the current state"},
+  [PROBLEM_GONE] = {410, "gone", "Cursor from another history"},
   [PROBLEM_PRECONDITION_FAILED] = {412, "precondition-failed", "Precondition failed"},
   [PROBLEM_BODY_TOO_LARGE] = {413, "body-too-large", "Request body too large"},
   [PROBLEM_URI_TOO_LONG] = {414, "uri-too-long", "Request target too long"},

@@ -41,10 +41,23 @@ static const char CHANGES_SQL[] =
 int changes_list(struct g1p_req *r) {
   int limit;
   if (access_require(r, ACCESS_CHANGES_READ) || req_limit(r, &limit)) return -1;
+  /* after: a next_after of this feed ("<system id>.<timeline>.<position>"),
+   * or a bare position as given out before cursors named their history. */
   const char *after = req_query(r, "after");
   long long after_n = 0;
-  if (after && !parse_whole_number(after, 0, 999999999999999999LL, &after_n))
-    return problem_set(&r->problem, PROBLEM_BAD_REQUEST, "after must be a whole number (a next_after of this feed).");
+  char history[48] = "", sid[24] = "", tl[12] = "";
+  if (after && !parse_whole_number(after, 0, 999999999999999999LL, &after_n)) {
+    const char *d1 = strchr(after, '.'), *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
+    if (!d1 || !d2 || d1 - after >= (long)sizeof sid || d2 - d1 - 1 >= (long)sizeof tl) goto bad_after;
+    memcpy(sid, after, (size_t)(d1 - after));
+    memcpy(tl, d1 + 1, (size_t)(d2 - d1 - 1));
+    /* A system identifier is a 64-bit number: up to 20 digits, compared as text. */
+    bool sid_digits = sid[0] != '\0';
+    for (const char *c = sid; *c; c++) sid_digits = sid_digits && *c >= '0' && *c <= '9';
+    if (!sid_digits || !parse_whole_number(tl, 1, 2147483647, NULL) ||
+        !parse_whole_number(d2 + 1, 0, 999999999999999999LL, &after_n))
+      goto bad_after;
+  }
   char after_s[24], lim[16], window[16];
   snprintf(after_s, sizeof after_s, "%lld", after_n);
   snprintf(lim, sizeof lim, "%d", limit);
@@ -59,9 +72,28 @@ int changes_list(struct g1p_req *r) {
   char *body = NULL;
   int rc = -1;
   if (db_acquire(r->app->db, &tx, &r->problem) || db_begin(&tx, &r->problem)) goto done;
+  /* The history first: a timeline seen for the first time records its branch
+   * point before anything new is stamped on it. */
+  PGresult *hist = db_exec(&tx, &r->problem, "SELECT g1p_feed_history()", 0, NULL);
+  if (!hist) goto done;
+  snprintf(history, sizeof history, "%s", PQgetvalue(hist, 0, 0));
+  PQclear(hist);
   PGresult *stamp = db_exec(&tx, &r->problem, "SELECT changes_stamp()", 0, NULL);
   if (!stamp) goto done;
   PQclear(stamp);
+  if (sid[0]) {
+    const char *check[] = {sid, tl, after_s};
+    PGresult *ok = db_exec(&tx, &r->problem, "SELECT g1p_feed_cursor_ok($1, $2::int, $3::bigint)", 3, check);
+    if (!ok) goto done;
+    bool good = strcmp(PQgetvalue(ok, 0, 0), "t") == 0;
+    PQclear(ok);
+    if (!good) {
+      problem_set(&r->problem, PROBLEM_GONE,
+                  "This cursor comes from a database history that is no longer this one (a restore or a failover): some changes it"
+                  " has seen were lost. Read the feed again from the start (after=0) and reconcile what you hold.");
+      goto done;
+    }
+  }
   res = db_exec_custom(&tx, &r->problem, CHANGES_SQL, 9, params);
   if (!res) goto done;
   /* A short page means the whole window was considered: the reader may
@@ -71,7 +103,7 @@ int changes_list(struct g1p_req *r) {
   if (rows == limit) next = atoll(PQgetvalue(res, rows - 1, 1));
   else if (!PQgetisnull(res, rows, 1)) next = atoll(PQgetvalue(res, rows, 1));
   if (db_commit(&tx, &r->problem)) goto done;
-  size_t len = 64;
+  size_t len = 160; /* the envelope and next_after with its history */
   for (int i = 0; i < rows; i++) len += (size_t)PQgetlength(res, i, 0) + 1;
   body = malloc(len);
   if (!body) { problem_set(&r->problem, PROBLEM_INTERNAL, "The response could not be built."); goto done; }
@@ -81,11 +113,13 @@ int changes_list(struct g1p_req *r) {
     memcpy(body + o, PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0));
     o += (size_t)PQgetlength(res, i, 0);
   }
-  o += (size_t)sprintf(body + o, "],\"next_after\":%lld}", next);
+  o += (size_t)sprintf(body + o, "],\"next_after\":\"%s.%lld\"}", history, next);
   rc = respond_json_text(r, 200, body, o);
 done:
   PQclear(res);
   db_end(&tx);
   free(body);
   return rc;
+bad_after:
+  return problem_set(&r->problem, PROBLEM_BAD_REQUEST, "after must be a next_after this feed gave out.");
 }

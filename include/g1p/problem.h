@@ -14,6 +14,7 @@ enum problem_kind {
   PROBLEM_NOT_FOUND,            /* 404 */
   PROBLEM_METHOD_NOT_ALLOWED,   /* 405 */
   PROBLEM_CONFLICT,             /* 409 */
+  PROBLEM_GONE,                 /* 410 a change-feed cursor from another database history */
   PROBLEM_PRECONDITION_FAILED,  /* 412 stale If-Match */
   PROBLEM_BODY_TOO_LARGE,       /* 413 */
   PROBLEM_URI_TOO_LONG,         /* 414 request target over our limit */

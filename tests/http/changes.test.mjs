@@ -12,6 +12,9 @@ after(async () => { await server?.stop(); });
 const everyone = () => token({ sub: 'sync', scope: 'referrals:read referrals:write plans:read plans:write', regions: ['*'] });
 const body = (region, ref) => ({ region, referrer: { kind: 'self' }, external_ref: ref, received_on: '2025-01-06', question: 'Q', question_kind: 'consult', family: { label: 'F', postcode: '9000' } });
 
+// next_after is "<system id>.<timeline>.<position>": the position is its last part.
+const pos = (cursor) => Number(String(cursor).split('.').pop());
+
 async function follow(tok, after, limit = 500) {
   const res = await api(server, 'GET', `/v1/changes?after=${after}&limit=${limit}`, { token: tok });
   assert.equal(res.status, 200, res.text);
@@ -33,11 +36,14 @@ test('changes come once, in order, with version and op; after= continues', async
   ]);
   const seqs = page.changes.map((c) => c.seq);
   assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b));
-  assert.equal(page.next_after, seqs.at(-1));
+  assert.match(page.next_after, /^\d+\.\d+\.\d+$/);
+  assert.equal(pos(page.next_after), seqs.at(-1));
   assert.deepEqual((await follow(everyone(), page.next_after)).changes, []);
   const small = await follow(everyone(), start, 2);
   assert.equal(small.changes.length, 2);
-  assert.equal(small.next_after, small.changes[1].seq);
+  assert.equal(pos(small.next_after), small.changes[1].seq);
+  // A bare position, as given out before cursors named their history, still works.
+  assert.deepEqual((await follow(everyone(), pos(page.next_after))).changes, []);
 });
 
 test('scoped like reads: other regions, other organisations, scopes', async () => {
@@ -54,7 +60,7 @@ test('scoped like reads: other regions, other organisations, scopes', async () =
   const partner = token({ scope: 'referrals:read plans:read', regions: ['gent'], org: '00000000-0000-4000-8000-0000000000bb' });
   assert.ok(!(await follow(partner, start)).changes.some((c) => c.resource === 'referral' || c.resource === 'family'));
   // a reader that may see nothing still advances
-  assert.ok((await follow(meetjes, start)).next_after > start);
+  assert.ok(pos((await follow(meetjes, start)).next_after) > pos(start));
   assertProblem(await api(server, 'GET', '/v1/changes', { token: token({ scope: 'plan:family', family: fam.body.id }) }), 403);
   assertProblem(await api(server, 'GET', '/v1/changes?after=-1', { token: everyone() }), 400);
   assertProblem(await api(server, 'GET', '/v1/changes?after=x', { token: everyone() }), 400);
@@ -71,7 +77,7 @@ test('a reader following the feed during concurrent writes sees every change exa
       const finished = done;
       const page = await follow(everyone(), after, 7);
       for (const c of page.changes) seen.push(c);
-      assert.ok(page.next_after >= after, 'next_after never goes back');
+      assert.ok(pos(page.next_after) >= pos(after), 'next_after never goes back');
       after = page.next_after;
       if (finished && page.changes.length === 0) break;
     }
@@ -90,8 +96,20 @@ test('a reader following the feed during concurrent writes sees every change exa
   for (let i = 1; i < seqs.length; i++) assert.ok(seqs[i] > seqs[i - 1], `seq ${seqs[i]} after ${seqs[i - 1]}`);
   const keys = seen.map((c) => `${c.resource}/${c.id}/${c.version}/${c.op}`);
   assert.equal(new Set(keys).size, keys.length, 'no change twice');
-  const expected = psql(db, `SELECT count(*) FROM changes WHERE seq > ${start}`);
+  const expected = psql(db, `SELECT count(*) FROM changes WHERE seq > ${pos(start)}`);
   assert.equal(seen.length, Number(expected));
   assert.equal(seen.filter((c) => c.op === 'create' && c.resource === 'referral').length, 72);
   assert.equal(seen.filter((c) => c.op === 'update' && c.resource === 'referral').length, 24);
+});
+
+test('cursors name their history: another system, a later timeline or a lost future is 410; malformed is 400', async () => {
+  const cur = (await follow(everyone(), 0)).next_after;
+  const [sid, tl, at] = cur.split('.');
+  for (const other of [`1.${tl}.${at}`, `${sid}.${Number(tl) + 1}.${at}`]) {
+    const res = await api(server, 'GET', `/v1/changes?after=${other}`, { token: everyone() });
+    assertProblem(res, 410);
+  }
+  // (a cursor of an earlier timeline, good up to its branch point: pitr.test.mjs)
+  assert.equal((await api(server, 'GET', `/v1/changes?after=${cur}`, { token: everyone() })).status, 200);
+  for (const bad of ['x', '1.2', '1.2.3.4', `${sid}.0.1`, '-1', `${sid}.${tl}.abc`]) assertProblem(await api(server, 'GET', `/v1/changes?after=${bad}`, { token: everyone() }), 400);
 });
