@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <unistd.h>
 #include <yder.h>
+#include <libpq-fe.h>
 #include "g1p/config.h"
 #include "g1p/fetch.h"
 
@@ -46,6 +47,7 @@ int config_load(struct g1p_config *cfg, char *err, size_t err_len) {
   unsigned long n;
   memset(cfg, 0, sizeof *cfg);
   cfg->database_url = env_dup("DATABASE_URL", NULL);
+  cfg->database_read_url = env_dup("DATABASE_READ_URL", NULL);
   cfg->bind_address = env_dup("BIND_ADDRESS", "127.0.0.1");
   cfg->jwt_hs256_secret = env_dup("JWT_HS256_SECRET", NULL);
   cfg->jwt_public_keys_dir = env_dup("JWT_PUBLIC_KEYS_DIR", NULL);
@@ -96,6 +98,17 @@ int config_load(struct g1p_config *cfg, char *err, size_t err_len) {
     return -1;
   }
   if (cors_parse(getenv("CORS_ALLOWED_ORIGINS"), &cfg->cors, err, err_len)) return -1;
+  if (cfg->database_read_url) {
+    char *why = NULL;
+    PQconninfoOption *opts = PQconninfoParse(cfg->database_read_url, &why);
+    PQconninfoFree(opts);
+    if (!opts) {
+      snprintf(err, err_len, "DATABASE_READ_URL cannot be parsed: %.200s", why ? why : "out of memory");
+      PQfreemem(why);
+      for (char *c = err; *c; c++) if (*c == '\n') *c = ' ';
+      return -1;
+    }
+  }
   if (env_uint("RETENTION_CLOSED_YEARS", 10, 1, 100, &n, err, err_len)) return -1;
   cfg->retention_closed_years = (unsigned int)n;
   if (env_uint("RETENTION_UNFOLLOWED_YEARS", 2, 1, 100, &n, err, err_len)) return -1;
@@ -142,6 +155,7 @@ int config_load(struct g1p_config *cfg, char *err, size_t err_len) {
 
 void config_free(struct g1p_config *cfg) {
   free(cfg->database_url);
+  free(cfg->database_read_url);
   free(cfg->bind_address);
   free(cfg->jwt_hs256_secret);
   free(cfg->jwt_public_keys_dir);

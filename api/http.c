@@ -369,6 +369,24 @@ int req_json_body(struct g1p_req *r, json_t **out) {
   return 0;
 }
 
+/* When the replica failed: reads go to the primary until then (seconds). */
+static atomic_long replica_down_until;
+#define REPLICA_RETRY_SECONDS 5
+
+struct db_pool *req_read_pool(struct g1p_req *r) {
+  if (!r->app->read_db || (long)time(NULL) < atomic_load(&replica_down_until)) return r->app->db;
+  return r->app->read_db;
+}
+
+bool req_read_failover(struct g1p_req *r, struct db_pool *used) {
+  if (used != r->app->read_db || used == NULL || r->problem.kind != PROBLEM_UNAVAILABLE) return false;
+  long until = (long)time(NULL) + REPLICA_RETRY_SECONDS;
+  if (atomic_exchange(&replica_down_until, until) < until - REPLICA_RETRY_SECONDS + 1)
+    y_log_message(Y_LOG_LEVEL_WARNING, "read replica unreachable (%s): reporting reads use the primary for %d s", r->problem.detail, REPLICA_RETRY_SECONDS);
+  problem_clear(&r->problem);
+  return true;
+}
+
 bool req_has_if_match(const struct g1p_req *r) { return req_header(r, "If-Match") != NULL; }
 
 int req_if_match(struct g1p_req *r, long long current) {

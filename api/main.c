@@ -151,7 +151,7 @@ int main(int argc, char **argv) {
 
   int rc = 1;
   struct keysource *keys = NULL;
-  struct db_pool *pool = NULL;
+  struct db_pool *pool = NULL, *read_pool = NULL;
   struct deliver *workers = NULL;
   struct telemetry_server *metrics = NULL;
   int applied = migrate_run(cfg.database_url, cfg.db_prepare, err, sizeof err);
@@ -176,7 +176,12 @@ int main(int argc, char **argv) {
   pool = db_pool_new(cfg.database_url, cfg.pool_size, cfg.db_timeout_ms, cfg.db_prepare);
   if (!pool) goto done;
   record_feed_history(pool);
-  struct g1p_app app = {.cfg = &cfg, .db = pool, .keys = keysource_ring(keys), .keysource = keys};
+  if (cfg.database_read_url) {
+    /* Reporting reads are few and long: half the pool, at least two. */
+    read_pool = db_pool_new(cfg.database_read_url, cfg.pool_size / 2 > 2 ? cfg.pool_size / 2 : 2, cfg.db_timeout_ms, cfg.db_prepare);
+    if (!read_pool) goto done;
+  }
+  struct g1p_app app = {.cfg = &cfg, .db = pool, .read_db = read_pool, .keys = keysource_ring(keys), .keysource = keys};
   metrics = telemetry_listen(&cfg, pool, err, sizeof err);
   if (cfg.metrics_port && !metrics) {
     fprintf(stderr, "g1p-api: %s\n", err);
@@ -191,6 +196,7 @@ int main(int argc, char **argv) {
 done:
   deliver_stop(workers);
   telemetry_stop(metrics);
+  db_pool_free(read_pool);
   db_pool_free(pool);
   keysource_stop(keys);
   config_free(&cfg);

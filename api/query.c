@@ -65,12 +65,16 @@ done:
   return rc;
 }
 
-int query_read_page(struct g1p_req *r, const char *sql, int n, const char *const *params, int limit) {
+int query_read_page_on(struct g1p_req *r, struct db_pool *pool, const char *sql, int n, const char *const *params, int limit) {
   struct db_tx tx;
   int rc = -1;
-  if (db_acquire(r->app->db, &tx, &r->problem) == 0) rc = query_page_in(r, &tx, sql, n, params, limit);
+  if (db_acquire(pool, &tx, &r->problem) == 0) rc = query_page_in(r, &tx, sql, n, params, limit);
   db_end(&tx);
   return rc;
+}
+
+int query_read_page(struct g1p_req *r, const char *sql, int n, const char *const *params, int limit) {
+  return query_read_page_on(r, r->app->db, sql, n, params, limit);
 }
 
 int query_cursor(struct g1p_req *r, char **out) {

@@ -37,14 +37,17 @@ int audit_list(struct g1p_req *r) {
   char lim[16];
   query_limit_text(limit, lim);
   const char *params[] = {resource, id, sub, from, to, cursor, lim};
-  /* from/to are whole days in Europe/Brussels, both inclusive. */
-  rc = query_read_page(r,
-                       "SELECT doc, seq FROM audit_docs WHERE ($1::text IS NULL OR resource = $1)"
-                       " AND ($2::text IS NULL OR resource_id = $2) AND ($3::text IS NULL OR sub = $3)"
-                       " AND ($4::date IS NULL OR at >= ($4::date::timestamp AT TIME ZONE 'Europe/Brussels'))"
-                       " AND ($5::date IS NULL OR at < (($5::date + 1)::timestamp AT TIME ZONE 'Europe/Brussels'))"
-                       " AND ($6::bigint IS NULL OR seq > $6::bigint) ORDER BY seq LIMIT $7::int",
-                       7, params, limit);
+  /* from/to are whole days in Europe/Brussels, both inclusive. A reporting
+   * read: from the replica when there is one (DATABASE_READ_URL). */
+  static const char AUDIT_SQL[] =
+    "SELECT doc, seq FROM audit_docs WHERE ($1::text IS NULL OR resource = $1)"
+    " AND ($2::text IS NULL OR resource_id = $2) AND ($3::text IS NULL OR sub = $3)"
+    " AND ($4::date IS NULL OR at >= ($4::date::timestamp AT TIME ZONE 'Europe/Brussels'))"
+    " AND ($5::date IS NULL OR at < (($5::date + 1)::timestamp AT TIME ZONE 'Europe/Brussels'))"
+    " AND ($6::bigint IS NULL OR seq > $6::bigint) ORDER BY seq LIMIT $7::int";
+  struct db_pool *pool = req_read_pool(r);
+  rc = query_read_page_on(r, pool, AUDIT_SQL, 7, params, limit);
+  if (rc != 0 && req_read_failover(r, pool)) rc = query_read_page_on(r, req_read_pool(r), AUDIT_SQL, 7, params, limit);
 done:
   free(cursor);
   return rc;

@@ -88,36 +88,13 @@ static bool wants_csv(struct g1p_req *r, const char *format) {
   return accept && strcasestr(accept, "text/csv") != NULL;
 }
 
-int metrics_get(struct g1p_req *r) {
-  if (access_require(r, ACCESS_METRICS_READ)) return -1;
-  const char *from = req_query(r, "from"), *to = req_query(r, "to"), *region = req_query(r, "region");
-  const char *group_by = req_query(r, "group_by"), *format = req_query(r, "format");
-  if (!from || !validate_date(from)) return problem_set(&r->problem, PROBLEM_BAD_REQUEST, "from is required: a date (YYYY-MM-DD).");
-  if (!to || !validate_date(to)) return problem_set(&r->problem, PROBLEM_BAD_REQUEST, "to is required: a date (YYYY-MM-DD).");
-  if (strcmp(to, from) < 0) return problem_set(&r->problem, PROBLEM_BAD_REQUEST, "to must not be before from.");
-  /* At most ten years: compare with the same month and day ten years on. */
-  char limit[24];
-  snprintf(limit, sizeof limit, "%04d%.6s", (atoi(from) + 10) % 10000, from + 4);
-  if (strcmp(to, limit) > 0) return problem_set(&r->problem, PROBLEM_BAD_REQUEST, "from..to may span at most 10 years (to <= %s).", limit);
-  if (region && !validate_region_code(region)) return problem_set(&r->problem, PROBLEM_BAD_REQUEST, "region must be a region code.");
-  bool by_region = false, by_month = false;
-  if (group_by) {
-    if (strcmp(group_by, "region") == 0) by_region = true;
-    else if (strcmp(group_by, "month") == 0) by_month = true;
-    else if (strcmp(group_by, "region,month") == 0 || strcmp(group_by, "month,region") == 0) by_region = by_month = true;
-    else return problem_set(&r->problem, PROBLEM_BAD_REQUEST, "group_by must be region, month or region,month.");
-  }
-  if (format && strcmp(format, "csv") != 0 && strcmp(format, "json") != 0)
-    return problem_set(&r->problem, PROBLEM_BAD_REQUEST, "format must be json or csv.");
-  struct access_scope s = access_scope(r);
-  char today[11];
-  referral_today(today);
-  const char *params[] = {s.regions, s.org, region, from, to, by_region ? "t" : "f", by_month ? "t" : "f", today};
+static int metrics_query(struct g1p_req *r, struct db_pool *pool, const char *const *params, const char *format, const char *from,
+                         const char *to) {
   struct db_tx tx;
   int rc = -1;
   json_t *doc = NULL;
   char *csv = NULL;
-  if (db_acquire(r->app->db, &tx, &r->problem) || db_begin(&tx, &r->problem)) goto done;
+  if (db_acquire(pool, &tx, &r->problem) || db_begin(&tx, &r->problem)) goto done;
   /* The histogram of ten years of Flanders (about 100,000 groups) is hashed
    * and sorted in memory, not on disk. */
   PGresult *set = db_exec(&tx, &r->problem, "SET LOCAL work_mem = '64MB'", 0, NULL);
@@ -148,5 +125,38 @@ done:
   db_end(&tx);
   json_decref(doc);
   free(csv);
+  return rc;
+}
+
+int metrics_get(struct g1p_req *r) {
+  if (access_require(r, ACCESS_METRICS_READ)) return -1;
+  const char *from = req_query(r, "from"), *to = req_query(r, "to"), *region = req_query(r, "region");
+  const char *group_by = req_query(r, "group_by"), *format = req_query(r, "format");
+  if (!from || !validate_date(from)) return problem_set(&r->problem, PROBLEM_BAD_REQUEST, "from is required: a date (YYYY-MM-DD).");
+  if (!to || !validate_date(to)) return problem_set(&r->problem, PROBLEM_BAD_REQUEST, "to is required: a date (YYYY-MM-DD).");
+  if (strcmp(to, from) < 0) return problem_set(&r->problem, PROBLEM_BAD_REQUEST, "to must not be before from.");
+  /* At most ten years: compare with the same month and day ten years on. */
+  char limit[24];
+  snprintf(limit, sizeof limit, "%04d%.6s", (atoi(from) + 10) % 10000, from + 4);
+  if (strcmp(to, limit) > 0) return problem_set(&r->problem, PROBLEM_BAD_REQUEST, "from..to may span at most 10 years (to <= %s).", limit);
+  if (region && !validate_region_code(region)) return problem_set(&r->problem, PROBLEM_BAD_REQUEST, "region must be a region code.");
+  bool by_region = false, by_month = false;
+  if (group_by) {
+    if (strcmp(group_by, "region") == 0) by_region = true;
+    else if (strcmp(group_by, "month") == 0) by_month = true;
+    else if (strcmp(group_by, "region,month") == 0 || strcmp(group_by, "month,region") == 0) by_region = by_month = true;
+    else return problem_set(&r->problem, PROBLEM_BAD_REQUEST, "group_by must be region, month or region,month.");
+  }
+  if (format && strcmp(format, "csv") != 0 && strcmp(format, "json") != 0)
+    return problem_set(&r->problem, PROBLEM_BAD_REQUEST, "format must be json or csv.");
+  struct access_scope s = access_scope(r);
+  char today[11];
+  referral_today(today);
+  const char *params[] = {s.regions, s.org, region, from, to, by_region ? "t" : "f", by_month ? "t" : "f", today};
+  /* A reporting read: from the replica when there is one, else (or when it
+   * is unreachable) from the primary. */
+  struct db_pool *pool = req_read_pool(r);
+  int rc = metrics_query(r, pool, params, format, from, to);
+  if (rc != 0 && req_read_failover(r, pool)) rc = metrics_query(r, req_read_pool(r), params, format, from, to);
   return rc;
 }

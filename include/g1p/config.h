@@ -8,6 +8,7 @@
 
 struct g1p_config {
   char *database_url;       /* DATABASE_URL (required by the server itself) */
+  char *database_read_url;  /* DATABASE_READ_URL: a streaming replica for metrics and the audit trail, optional */
   unsigned int port;        /* PORT, default 8080 */
   unsigned int metrics_port;/* METRICS_PORT: Prometheus metrics on their own listener; 0 (unset): off */
   char *bind_address;       /* BIND_ADDRESS, default 127.0.0.1 */

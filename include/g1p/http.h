@@ -18,6 +18,7 @@
 struct g1p_app {
   const struct g1p_config *cfg;
   struct db_pool *db;
+  struct db_pool *read_db;    /* DATABASE_READ_URL (a streaming replica) for reporting reads, or NULL */
   struct auth_keyring *keys;  /* the only mutable part: swapped on SIGHUP and key refreshes */
   struct keysource *keysource;/* asked again when a token names an unknown kid */
 };
@@ -75,6 +76,13 @@ int req_json_body(struct g1p_req *r, json_t **out);
  * else -1 with a 412 problem carrying current_version. */
 int req_if_match(struct g1p_req *r, long long current_version);
 bool req_has_if_match(const struct g1p_req *r);
+/* The pool a reporting read (metrics, the audit trail) uses: the replica,
+ * unless there is none or it failed in the last few seconds. */
+struct db_pool *req_read_pool(struct g1p_req *r);
+/* After a read on `used` failed: when `used` is the replica and it was
+ * unreachable, logs it, keeps reads on the primary for a while, clears the
+ * problem and returns true: run the read again on req_read_pool(r). */
+bool req_read_failover(struct g1p_req *r, struct db_pool *used);
 /* Reads ?limit= (default 50, 1..500); -1 with a 400 problem otherwise. */
 int req_limit(struct g1p_req *r, int *limit);
 

@@ -17,6 +17,8 @@ int query_read_one(struct g1p_req *r, const char *sql, int n, const char *const 
  * actual filter values, see db_exec_custom) and answers
  * {"items": [...], "next_cursor": ...}. */
 int query_read_page(struct g1p_req *r, const char *sql, int n, const char *const *params, int limit);
+/* The same on a pool of the caller's choice (a read replica). */
+int query_read_page_on(struct g1p_req *r, struct db_pool *pool, const char *sql, int n, const char *const *params, int limit);
 
 /* The same on a connection the caller holds (e.g. after a visibility check). */
 int query_page_in(struct g1p_req *r, struct db_tx *tx, const char *sql, int n, const char *const *params, int limit);

@@ -28,6 +28,7 @@ test('bad configuration stops start-up with one clear line and exit code 2', () 
     [{ DATABASE_URL: db, JWT_HS256_SECRET: SECRET, CORS_ALLOWED_ORIGINS: 'https://a.be,,https://b.be' }, /CORS_ALLOWED_ORIGINS/],
     [{ DATABASE_URL: db, JWT_HS256_SECRET: SECRET, PORT: '8080', METRICS_PORT: '8080' }, /METRICS_PORT must differ from PORT/],
     [{ DATABASE_URL: db, JWT_HS256_SECRET: SECRET, METRICS_PORT: '99999' }, /METRICS_PORT must be a whole number/],
+    [{ DATABASE_URL: db, JWT_HS256_SECRET: SECRET, DATABASE_READ_URL: 'replica-host 5432' }, /DATABASE_READ_URL cannot be parsed/],
     [{ JWT_HS256_SECRET: SECRET }, /DATABASE_URL is not set/],
     [{ DATABASE_URL: db }, /set JWT_HS256_SECRET, JWT_PUBLIC_KEYS_DIR, JWT_JWKS_FILE, JWT_JWKS_URL or JWT_OIDC_ISSUER/],
     [{ DATABASE_URL: db, JWT_JWKS_URL: 'http://127.0.0.1:1/jwks' }, /JWT_JWKS_URL must start with https:\/\//],
