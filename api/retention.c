@@ -16,7 +16,7 @@
 /* Batches sized so that one holds its rows for well under 100 ms (measured
  * on the 1,000,000-referral set: README, Personal data). */
 #define FAMILY_BATCH 20
-#define REFERRAL_BATCH 200
+#define REFERRAL_BATCH 150
 
 int retention_args(int argc, char **argv, bool *dry_run, const char **as_of, char *err, size_t err_len) {
   *dry_run = false;
