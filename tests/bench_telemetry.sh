@@ -16,7 +16,7 @@ g1p_build build
 PGDIR=$(mktemp -d /tmp/g1p-bench-telemetry.XXXXXX)
 PIDS=()
 cleanup() {
-  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null || true; done
   g1p_pg_stop "$PGDIR"
   rm -rf "$PGDIR"
 }
