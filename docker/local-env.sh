@@ -5,7 +5,7 @@
 
 G1P_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PG_BIN=/usr/lib/postgresql/15/bin
-G1P_PACKAGES="build-essential cmake pkg-config libulfius-dev libjansson-dev libjwt-dev liborcania-dev libyder-dev libmicrohttpd-dev libpq-dev libssl-dev libcurl4-gnutls-dev openssl postgresql-15 postgresql-client-15 nodejs npm wrk postgresql-contrib clang-14 libclang-rt-14-dev pgbouncer chromium prometheus fail2ban"
+G1P_PACKAGES="build-essential cmake pkg-config libulfius-dev libjansson-dev libjwt-dev liborcania-dev libyder-dev libmicrohttpd-dev libpq-dev libssl-dev libcurl4-gnutls-dev openssl postgresql-15 postgresql-client-15 nodejs npm wrk postgresql-contrib clang-14 libclang-rt-14-dev pgbouncer chromium prometheus fail2ban podman runc debootstrap"
 
 g1p_log() { printf '>> %s\n' "$*" >&2; }
 

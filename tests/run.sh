@@ -33,6 +33,11 @@ g1p_log "PostgreSQL on $PGHOST port $PGPORT"
 g1p_log "tests (plain build)"
 ctest --test-dir build --output-on-failure -j2
 
+# Container: docker/Dockerfile built with podman, the image run against this
+# cluster and tested over HTTP (tests/container/test.sh). Once per run.
+g1p_log "container image (podman): build, health, API, SIGTERM"
+bash tests/container/test.sh
+
 # Scale-out: every HTTP test once more with each server behind PgBouncer in
 # transaction mode (no prepared statements, no session state).
 export G1P_VIA_PGBOUNCER; G1P_VIA_PGBOUNCER=$(g1p_pgbouncer_start "$PGDIR/pgbouncer")
