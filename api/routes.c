@@ -35,11 +35,12 @@ static const struct route ROUTES[] = {
 
   {"GET", "/v1/deadlines", deadlines_list, "limit cursor region state due_before due_after as_of"},
 
-  {"GET", "/v1/families", families_list, "limit cursor region coach"},
+  {"GET", "/v1/families", families_list, "limit cursor region coach coach_sub waiting"},
   {"POST", "/v1/families", families_create, NULL},
   {"GET", "/v1/families/:id", families_get, NULL},
   {"PATCH", "/v1/families/:id", families_update, NULL},
   {"POST", "/v1/families/:id/referrals", families_attach_referral, NULL},
+  {"GET", "/v1/families/:id/coaches", families_coaches, "limit cursor"},
   {"GET", "/v1/families/:id/plan", plans_get, NULL},
   {"PUT", "/v1/families/:id/plan", plans_put, NULL},
   {"PATCH", "/v1/families/:id/plan", plans_patch, NULL},

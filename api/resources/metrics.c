@@ -11,7 +11,18 @@
  *   first_contacts_within_original_deadline ... held on or before received_on + 1 month
  *   open_overdue                            no contact, not withdrawn/declined, due before min(to, today)
  *   families_started                        families created from referrals of the row
- *   annual_family_target                    sum of the targets of the row's regions */
+ *   annual_family_target                    sum of the targets of the row's regions
+ *   families_bridging                       families waiting for regular care on the period's
+ *                                           last day (its end, capped at to and today)
+ *   median_days_waiting_for_care            median of started_on - since over the waiting
+ *                                           items whose care started in the period
+ *   families_with_one_coach_rate            of the families started in the row that ever had
+ *                                           a coach, the share that never changed coach
+ *
+ * The three family figures count families of the row's region(s); for a
+ * token with `org`, the families its organisation coaches or takes part in
+ * (FAMILY_SCOPED), while the referral figures keep the referrals the
+ * organisation made. */
 #define _GNU_SOURCE /* strcasestr */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +30,7 @@
 #include <strings.h>
 #include "g1p/access.h"
 #include "g1p/csv.h"
+#include "g1p/families.h"
 #include "g1p/referrals.h"
 #include "g1p/resources.h"
 #include "g1p/validate.h"
@@ -26,7 +38,8 @@
 static const char *const COLUMNS[] = {"region", "month", "referrals_received", "first_contacts_held",
                                       "first_contacts_within_deadline", "within_deadline_rate",
                                       "median_days_to_first_contact", "first_contacts_within_original_deadline",
-                                      "open_overdue", "families_started", "annual_family_target", NULL};
+                                      "open_overdue", "families_started", "annual_family_target", "families_bridging",
+                                      "median_days_waiting_for_care", "families_with_one_coach_rate", NULL};
 
 /* Two stages, so that PostgreSQL can aggregate in parallel without sorting a
  * million rows: first a histogram per (region, month, days to first
@@ -64,6 +77,56 @@ static const char METRICS_SQL[] =
   "    + min(delay) FILTER (WHERE delay IS NOT NULL AND cum > held / 2)) / 2.0 AS median"
   "  FROM running GROUP BY region, m),"
   " periods AS (SELECT m FROM months WHERE $7::bool UNION ALL SELECT NULL WHERE NOT $7::bool),"
+  /* The family figures. scoped_families: only for a token with org ($9,
+   * a family, is always null here), else never read. */
+  " scoped_families AS (SELECT f.id FROM families f WHERE $2::uuid IS NOT NULL AND " FAMILY_SCOPED(1, 2, 9) "),"
+  /* families_bridging, from the merged spells [from_on, to_on) of
+   * family_bridging. A spell counts in a row when it covers the row's last
+   * day L (month end, capped at to and today). L grows with the month, so
+   * a spell covers a run of consecutive rows: +1 in the row of its first
+   * day (or the first row), -1 in the row of its end when that is within
+   * the range, and each row is the running sum. Only spells that cover some
+   * row's L are read: from_on <= lmax and to_on > lmin (the first row's L).
+   * Both counts come from one scan (two grouping sets, hashed). */
+  " bounds AS (SELECT least($5::date, $8::date) AS lmax, date_trunc('month', $4::date)::date AS first_month,"
+  "   CASE WHEN $7::bool THEN least((date_trunc('month', $4::date) + interval '1 month - 1 day')::date, $5::date, $8::date)"
+  "   ELSE least($5::date, $8::date) END AS lmin),"
+  " spells AS ("
+  "  SELECT CASE WHEN $6::bool THEN b.region END AS region,"
+  "   CASE WHEN $7::bool THEN greatest(b.from_on - (date_part('day', b.from_on)::int - 1), bounds.first_month) END AS starts,"
+  "   CASE WHEN $7::bool AND b.to_on <= bounds.lmax THEN b.to_on - (date_part('day', b.to_on)::int - 1) END AS ends"
+  "  FROM family_bridging b CROSS JOIN bounds"
+  "  WHERE coalesce(b.to_on, 'infinity'::date) > bounds.lmin AND b.from_on <= bounds.lmax"
+  "    AND ($1::text[] IS NULL OR b.region = ANY($1::text[])) AND ($3::text IS NULL OR b.region = $3)"
+  "    AND ($2::uuid IS NULL OR b.family_id IN (SELECT id FROM scoped_families))),"
+  " bridging_steps AS ("
+  "  SELECT region, m, sum(step) AS step FROM ("
+  "   SELECT region, CASE WHEN GROUPING(starts) = 0 THEN starts ELSE ends END AS m,"
+  "    CASE WHEN GROUPING(starts) = 0 THEN count(*) ELSE -count(ends) END AS step"
+  "   FROM spells GROUP BY GROUPING SETS ((region, starts), (region, ends))) e"
+  "  GROUP BY 1, 2),"
+  /* median_days_waiting_for_care, grouped by month, then region: the
+   * order of the index family_waits_started, so no sort of the range. */
+  " wait_agg AS ("
+  "  SELECT CASE WHEN $6::bool THEN w.region END AS region, CASE WHEN $7::bool THEN w.started_month END AS m,"
+  "   percentile_cont(0.5) WITHIN GROUP (ORDER BY w.started_on - w.since) AS median"
+  "  FROM family_waits w"
+  "  WHERE w.started_on IS NOT NULL AND w.started_month BETWEEN date_trunc('month', $4::date)::date AND $5::date"
+  "    AND w.started_on BETWEEN $4::date AND $5::date"
+  "    AND ($1::text[] IS NULL OR w.region = ANY($1::text[])) AND ($3::text IS NULL OR w.region = $3)"
+  "    AND ($2::uuid IS NULL OR w.family_id IN (SELECT id FROM scoped_families))"
+  "  GROUP BY 2, 1),"
+  /* families_with_one_coach_rate: the families the row's referrals started
+   * (families.referral_received_on), by their coach periods. */
+  " coach_agg AS ("
+  "  SELECT CASE WHEN $6::bool THEN f.region END AS region,"
+  "   CASE WHEN $7::bool THEN f.referral_received_on - (date_part('day', f.referral_received_on)::int - 1) END AS m,"
+  "   count(*) FILTER (WHERE f.coach_periods >= 1) AS coached, count(*) FILTER (WHERE f.coach_periods = 1) AS one_coach"
+  "  FROM families f"
+  "  WHERE f.referral_received_on BETWEEN $4::date AND $5::date"
+  "    AND ($1::text[] IS NULL OR f.region = ANY($1::text[])) AND ($3::text IS NULL OR f.region = $3)"
+  "    AND ($2::uuid IS NULL OR f.id IN (SELECT id FROM scoped_families))"
+  "  GROUP BY 1, 2),"
   /* every region and/or month is a row, also without referrals; without
    * grouping by region there is always a row (target: all regions' sum) */
   " groups AS ("
@@ -78,9 +141,20 @@ static const char METRICS_SQL[] =
   "   a.median::float8 AS median_days_to_first_contact,"
   "   coalesce(a.within_original, 0)::bigint AS first_contacts_within_original_deadline,"
   "   coalesce(a.open_overdue, 0)::bigint AS open_overdue, coalesce(a.families, 0)::bigint AS families_started,"
-  "   coalesce(g.target, 0)::int AS annual_family_target"
+  "   coalesce(g.target, 0)::int AS annual_family_target,"
+  /* a period that starts after today has no last day yet: null */
+  "   CASE WHEN greatest(coalesce(g.m, $4::date), $4::date) <= $8::date"
+  "     THEN (sum(coalesce(b.step, 0)) OVER (PARTITION BY g.region ORDER BY g.m))::bigint END AS families_bridging,"
+  "   w.median::float8 AS median_days_waiting_for_care,"
+  "   c.one_coach::float8 / nullif(c.coached, 0) AS families_with_one_coach_rate"
   "  FROM groups g LEFT JOIN agg a"
-  "    ON coalesce(a.region, '') = coalesce(g.region, '') AND coalesce(a.m, '0001-01-01') = coalesce(g.m, '0001-01-01')) x";
+  "    ON coalesce(a.region, '') = coalesce(g.region, '') AND coalesce(a.m, '0001-01-01') = coalesce(g.m, '0001-01-01')"
+  "  LEFT JOIN bridging_steps b"
+  "    ON coalesce(b.region, '') = coalesce(g.region, '') AND coalesce(b.m, '0001-01-01') = coalesce(g.m, '0001-01-01')"
+  "  LEFT JOIN wait_agg w"
+  "    ON coalesce(w.region, '') = coalesce(g.region, '') AND coalesce(w.m, '0001-01-01') = coalesce(g.m, '0001-01-01')"
+  "  LEFT JOIN coach_agg c"
+  "    ON coalesce(c.region, '') = coalesce(g.region, '') AND coalesce(c.m, '0001-01-01') = coalesce(g.m, '0001-01-01')) x";
 
 static bool wants_csv(struct g1p_req *r, const char *format) {
   if (format) return strcmp(format, "csv") == 0;
@@ -105,7 +179,12 @@ static int metrics_query(struct g1p_req *r, struct db_pool *pool, const char *co
   set = db_exec(&tx, &r->problem, "SET LOCAL random_page_cost = 1.1", 0, NULL);
   if (!set) goto done;
   PQclear(set);
-  PGresult *res = db_exec_custom(&tx, &r->problem, METRICS_SQL, 8, params);
+  /* Ten years cost enough for JIT compilation, which took about 45 ms per
+   * call and won back less: the aggregates are few and cheap per row. */
+  set = db_exec(&tx, &r->problem, "SET LOCAL jit = off", 0, NULL);
+  if (!set) goto done;
+  PQclear(set);
+  PGresult *res = db_exec_custom(&tx, &r->problem, METRICS_SQL, 9, params);
   if (!res) goto done;
   if (!wants_csv(r, format)) {
     rc = respond_json_text(r, 200, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
@@ -152,7 +231,8 @@ int metrics_get(struct g1p_req *r) {
   struct access_scope s = access_scope(r);
   char today[11];
   referral_today(today);
-  const char *params[] = {s.regions, s.org, region, from, to, by_region ? "t" : "f", by_month ? "t" : "f", today};
+  /* $9: FAMILY_SCOPED's family, null: a metrics token is never a family's own. */
+  const char *params[] = {s.regions, s.org, region, from, to, by_region ? "t" : "f", by_month ? "t" : "f", today, NULL};
   /* A reporting read: from the replica when there is one, else (or when it
    * is unreachable) from the primary. */
   struct db_pool *pool = req_read_pool(r);

@@ -26,6 +26,7 @@ static const char FAMILY_EXPORT[] =
   " 'plan', (SELECT p.doc FROM plan_docs p WHERE p.family_id = f.id),"
   " 'plan_versions', coalesce((SELECT json_agg(json_build_object('version', v.version, 'changed_at', g1p_ts(v.changed_at),"
   "   'changed_by', v.changed_by, 'plan', v.doc) ORDER BY v.version) FROM plan_versions v WHERE v.family_id = f.id), '[]'::json),"
+  " 'coaches', coalesce((SELECT json_agg(c.doc ORDER BY c.period) FROM family_coach_docs c WHERE c.family_id = f.id), '[]'::json),"
   " 'statements', coalesce((SELECT json_agg(s.doc ORDER BY s.created_at, s.id) FROM family_statement_docs s WHERE s.family_id = f.id), '[]'::json),"
   " 'plan_access', coalesce((SELECT json_agg(json_build_object('at', g1p_ts(a.at), 'sub', a.sub, 'organisation_id', a.org,"
   "   'action', a.action, 'resource', a.resource, 'version', a.version) ORDER BY a.seq) FROM audit_log a WHERE a.family_id = f.id), '[]'::json),"

@@ -46,6 +46,7 @@ int families_get(struct g1p_req *r);
 int families_create(struct g1p_req *r);
 int families_update(struct g1p_req *r);
 int families_attach_referral(struct g1p_req *r);
+int families_coaches(struct g1p_req *r);
 
 /* api/resources/plans.c */
 int plans_get(struct g1p_req *r);

@@ -61,6 +61,7 @@ const ENDPOINTS = () => [
   { m: 'GET', p: `/v1/families/${ids.fam}`, cat: 'family-read', scoped: true },
   { m: 'PATCH', p: `/v1/families/${ids.fam}`, cat: 'family-write', scoped: true, body: {} },
   { m: 'POST', p: `/v1/families/${ids.fam}/referrals`, cat: 'family-write', scoped: true, body: { referral_id: ids.ref } },
+  { m: 'GET', p: `/v1/families/${ids.fam}/coaches`, cat: 'family-read', scoped: true },
   { m: 'GET', p: `/v1/families/${ids.fam}/plan`, cat: 'plan-read', scoped: true },
   { m: 'PUT', p: `/v1/families/${ids.fam}/plan`, cat: 'family-write', scoped: true, body: { family_question: 'Q' }, headers: { 'if-match': '"999"' } },
   { m: 'PATCH', p: `/v1/families/${ids.fam}/plan`, cat: 'family-write', scoped: true, body: {}, headers: { 'if-match': '*' } },

@@ -39,7 +39,7 @@ after(async () => { await server?.stop(); });
 const row = (region, month, f) => ({
   region, month, referrals_received: 0, first_contacts_held: 0, first_contacts_within_deadline: 0, within_deadline_rate: null,
   median_days_to_first_contact: null, first_contacts_within_original_deadline: 0, open_overdue: 0, families_started: 0,
-  annual_family_target: 200, ...f,
+  annual_family_target: 200, families_bridging: 0, median_days_waiting_for_care: null, families_with_one_coach_rate: null, ...f,
 });
 
 test('by region and month: every figure, including empty groups', async () => {
@@ -81,7 +81,8 @@ test('one total row; an even count takes the mean of the middle two; overdue cou
   const byRegion = await api(server, 'GET', '/v1/metrics?from=2024-01-01&to=2024-12-31&group_by=region&region=gent', { token: reporter() });
   assert.deepEqual(byRegion.body.rows.map((r) => [r.region, r.referrals_received, r.open_overdue]), [['gent', 7, 1]]);
   const empty = await api(server, 'GET', '/v1/metrics?from=2030-01-01&to=2030-01-31', { token: reporter() });
-  assert.deepEqual(empty.body.rows, [row(null, null, { annual_family_target: 1200 })]);
+  // a range wholly after today has no last day yet: families_bridging is null
+  assert.deepEqual(empty.body.rows, [row(null, null, { annual_family_target: 1200, families_bridging: null })]);
 });
 
 test('a token sees the metrics of its regions only', async () => {
@@ -100,10 +101,10 @@ test('CSV with Accept: text/csv or format=csv: same rows, a header, a file name'
     assert.equal(res.headers.get('content-type'), 'text/csv; charset=utf-8');
     assert.equal(res.headers.get('content-disposition'), 'attachment; filename="1g1p-metrics-2024-01-01-2024-02-29.csv"');
     const lines = res.text.trimEnd().split('\r\n');
-    assert.equal(lines[0], 'region,month,referrals_received,first_contacts_held,first_contacts_within_deadline,within_deadline_rate,median_days_to_first_contact,first_contacts_within_original_deadline,open_overdue,families_started,annual_family_target');
+    assert.equal(lines[0], 'region,month,referrals_received,first_contacts_held,first_contacts_within_deadline,within_deadline_rate,median_days_to_first_contact,first_contacts_within_original_deadline,open_overdue,families_started,annual_family_target,families_bridging,median_days_waiting_for_care,families_with_one_coach_rate');
     assert.equal(lines.length, 1 + json.body.rows.length);
-    assert.equal(lines.find((l) => l.startsWith('gent,2024-01,')), 'gent,2024-01,4,3,2,0.6666666667,35,1,0,0,200');
-    assert.equal(lines.find((l) => l.startsWith('meetjesland,2024-01,')), 'meetjesland,2024-01,0,0,0,,,0,0,0,200');
+    assert.equal(lines.find((l) => l.startsWith('gent,2024-01,')), 'gent,2024-01,4,3,2,0.6666666667,35,1,0,0,200,0,,');
+    assert.equal(lines.find((l) => l.startsWith('meetjesland,2024-01,')), 'meetjesland,2024-01,0,0,0,,,0,0,0,200,0,,');
   }
 });
 
@@ -118,7 +119,8 @@ test('bad parameters are 400', async () => {
 
 test('aggregates only: no field of any metrics response comes from a referral or family', async () => {
   const allowed = new Set(['region', 'month', 'referrals_received', 'first_contacts_held', 'first_contacts_within_deadline', 'within_deadline_rate',
-    'median_days_to_first_contact', 'first_contacts_within_original_deadline', 'open_overdue', 'families_started', 'annual_family_target']);
+    'median_days_to_first_contact', 'first_contacts_within_original_deadline', 'open_overdue', 'families_started', 'annual_family_target',
+    'families_bridging', 'median_days_waiting_for_care', 'families_with_one_coach_rate']);
   for (const g of ['', '&group_by=region', '&group_by=month', '&group_by=region,month']) {
     const res = await api(server, 'GET', `/v1/metrics?from=2024-01-01&to=2024-12-31${g}`, { token: reporter() });
     assert.deepEqual(Object.keys(res.body).sort(), ['from', 'rows', 'to']);

@@ -38,6 +38,8 @@ async function richFamily(tag, { versions = 3, region = 'gent' } = {}) {
   const fam = await api(server, 'POST', '/v1/families', { token: tok, body: { referral_id: refs[0], label: `Gezin ${tag}`, coach: { sub: 'coach-1', name: `Coach ${tag}`, organisation_id: org1 }, waiting_for: [{ module: `Module ${tag}`, since: '2025-03-01' }] } });
   assert.equal(fam.status, 201, fam.text);
   const id = fam.body.id;
+  // A second coach: the coach history holds both names.
+  assert.equal((await api(server, 'PATCH', `/v1/families/${id}`, { token: tok, body: { coach: { sub: 'coach-2', name: `Coach2 ${tag}` } } })).status, 200);
   await api(server, 'POST', `/v1/families/${id}/referrals`, { token: tok, body: { referral_id: refs[1] } });
   let plan = await api(server, 'PUT', `/v1/families/${id}/plan`, { token: tok, headers: { 'if-none-match': '*' }, body: {
     family_question: `Vraag van het gezin ${tag}`, strengths: [`Sterkte ${tag}`], goals: [{ id: 'g1', title: `Doel ${tag}`, status: 'open' }],
@@ -71,12 +73,13 @@ test('the export holds the family, its referrals with pauses, the plan, every ve
   assert.deepEqual(x.plan_versions.map((v) => v.version), [1, 2, 3, 4, 5]);
   assert.equal(x.plan.agreed_version, 4);
   assert.deepEqual(x.statements.map((s) => s.by_family), [true, false]);
+  assert.deepEqual(x.coaches.map((c) => [c.sub, c.name, c.organisation_id, c.to === null]), [['coach-1', 'Coach ALFA', org1, false], ['coach-2', 'Coach2 ALFA', org1, true]]);
   const readers = x.plan_access.filter((e) => e.action === 'read').map((e) => e.sub);
   assert.ok(readers.includes('reader-caw') && readers.includes('reader-cgg'), JSON.stringify(readers));
   assert.ok(x.plan_access.some((e) => e.action === 'agreement'));
   assert.equal(x.erasure, null);
   assert.doesNotMatch(res.text, /BRAVO/);
-  for (const text of ['Vraag ALFA-0', 'Vraag ALFA-1', 'Gezin ALFA', 'Coach ALFA', 'Module ALFA', 'Doel ALFA', 'Actie ALFA', 'Mama ALFA', 'Hulpverlener ALFA', 'Onze kant ALFA', 'Namens het gezin ALFA', 'Sterkte ALFA v3'])
+  for (const text of ['Vraag ALFA-0', 'Vraag ALFA-1', 'Gezin ALFA', 'Coach ALFA', 'Coach2 ALFA', 'Module ALFA', 'Doel ALFA', 'Actie ALFA', 'Mama ALFA', 'Hulpverlener ALFA', 'Onze kant ALFA', 'Namens het gezin ALFA', 'Sterkte ALFA v3'])
     assert.ok(res.text.includes(text), `export holds ${text}`);
   // The family itself may export its own file; audited each time.
   assert.equal((await api(server, 'GET', `/v1/families/${a.id}/export`, { token: familyToken(a.id) })).status, 200);
@@ -184,6 +187,7 @@ test('an erased family reads as its skeleton, takes no more writes (409), and a 
   const export_ = await api(server, 'GET', `/v1/families/${f.id}/export`, { token: privacy() });
   assert.equal(export_.body.erasure.reason, 'other');
   assert.ok(export_.body.statements.every((s) => s.text === null && s.erased_on));
+  assert.deepEqual(export_.body.coaches.map((c) => [c.sub, c.name]), [['coach-1', 'erased'], ['coach-2', 'erased']]);
   for (const [m, p, body, headers] of [
     ['PATCH', `/v1/families/${f.id}`, { label: 'Terug' }, {}],
     ['PUT', `/v1/families/${f.id}/plan`, { family_question: 'Opnieuw' }, { 'if-match': '*' }],
