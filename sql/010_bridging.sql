@@ -258,8 +258,15 @@ BEGIN
 END
 $$;
 
--- Backfill last: the functions above fill the spells of existing families.
-SELECT g1p_bridging_refresh(f.id) FROM families f WHERE f.waiting_for <> '[]'::jsonb;
+-- The spells of existing families: no item has started or ended yet, so a
+-- family with items waits in one spell from its earliest since (what
+-- g1p_bridging_refresh would give, set-wise: one call per family would plan
+-- its statements against the still empty table and scan it every time).
+INSERT INTO family_bridging (family_id, region, from_on)
+SELECT family_id, region, min(since) FROM family_waits GROUP BY family_id, region;
+-- Statistics now, so that the triggers' statements are planned on the
+-- tables as they are (an index probe per family), not as empty ones.
+ANALYZE families, family_waits, family_bridging, family_coaches;
 
 -- A coach period as the API shows it (GET /v1/families/{id}/coaches and the
 -- family's export).
