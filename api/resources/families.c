@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include "g1p/access.h"
 #include "g1p/audit.h"
 #include "g1p/families.h"
@@ -101,14 +100,6 @@ static json_t *family_org_refs(json_t *doc) {
   return refs;
 }
 
-static void new_item_id(char out[37]) {
-  unsigned char b[16];
-  if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) memset(b, 0, sizeof b);
-  b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-  b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-  snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4],
-           b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
-}
 
 /* The stored item of this family with that id, or NULL. */
 static json_t *stored_item(json_t *stored, const char *id) {
@@ -136,7 +127,7 @@ static json_t *settle_id(struct g1p_req *r, json_t *stored, json_t *items, size_
   snprintf(ptr, sizeof ptr, "/waiting_for/%zu/id", i);
   if (!id || json_is_null(id)) {
     char fresh[37];
-    new_item_id(fresh);
+    uuid_random(fresh);
     json_object_set_new(item, "id", json_string(fresh));
     return NULL;
   }

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include "g1p/access.h"
 #include "g1p/audit.h"
 #include "g1p/families.h"
@@ -81,14 +80,6 @@ static const char *const READ_ONLY[] = {"family_id", "agreed_by_family_on", "agr
 
 static const char PLAN_DOC[] = "SELECT doc, version FROM plan_docs WHERE family_id = $1";
 
-static void new_item_id(char out[37]) {
-  unsigned char b[16];
-  if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) memset(b, 0, sizeof b);
-  b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-  b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-  snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4],
-           b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
-}
 
 /* Gives every goal and action an id, and checks ids are unique and every
  * action's goal_id names a goal of this plan. */
@@ -101,7 +92,7 @@ static void check_items(struct g1p_req *r, json_t *plan) {
     json_array_foreach(items, i, it) {
       if (!json_object_get(it, "id")) {
         char id[37];
-        new_item_id(id);
+        uuid_random(id);
         json_object_set_new(it, "id", json_string(id));
       }
       json_array_foreach(items, j, other) {

@@ -9,6 +9,9 @@
 #include "g1p/problem.h"
 
 bool validate_uuid(const char *s);
+/* A new random (version 4) UUID, lowercase, for ids the server gives items
+ * inside a document (plan goals and actions, waiting items). */
+void uuid_random(char out[37]);
 bool validate_region_code(const char *s);   /* lowercase slug, 2..64 chars */
 bool validate_kbo(const char *s);           /* 10 digits, first 0/1, mod-97 */
 bool validate_date(const char *s);          /* YYYY-MM-DD, a real calendar day */
