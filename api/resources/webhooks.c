@@ -176,9 +176,11 @@ done:
   return rc;
 }
 
-/* Locks a visible subscription; for a change of the subscription itself
- * (if_match) also checks If-Match. */
-static int lock_visible(struct g1p_req *r, struct db_tx *tx, const char *id, bool if_match) {
+/* Opens the request's transaction on a visible subscription, locked; for a
+ * change of the subscription itself (if_match) also checks If-Match. */
+static int open_visible(struct g1p_req *r, struct db_tx *tx, const char *id, bool if_match) {
+  if (!validate_uuid(id)) return not_found(r);
+  if (db_acquire(r->app->db, tx, &r->problem) || db_begin(tx, &r->problem)) return -1;
   struct access_scope s = access_scope(r);
   const char *params[] = {s.org, s.regions, id};
   PGresult *res = db_exec(tx, &r->problem, WEBHOOK_LOCK, 3, params);
@@ -194,13 +196,11 @@ int webhooks_update(struct g1p_req *r) {
   struct db_tx tx = {0};
   PGresult *res = NULL;
   int rc = -1;
-  if (access_require(r, ACCESS_WEBHOOKS_MANAGE)) goto done;
-  if (!validate_uuid(id)) { not_found(r); goto done; }
-  if (req_json_body(r, &body)) goto done;
+  if (access_require(r, ACCESS_WEBHOOKS_MANAGE) || req_json_body(r, &body)) goto done;
   validate_object(body, PATCH_FIELDS, true, &r->problem);
   check_url(r, json_object_get(body, "url"));
   if (problem_has_errors(&r->problem)) goto done;
-  if (db_acquire(r->app->db, &tx, &r->problem) || db_begin(&tx, &r->problem) || lock_visible(r, &tx, id, true)) goto done;
+  if (open_visible(r, &tx, id, true)) goto done;
   if (json_object_size(body) > 0) {
     char *doc = json_dumps(body, JSON_COMPACT);
     const char *params[] = {id, doc};
@@ -247,8 +247,7 @@ int webhooks_delete(struct g1p_req *r) {
   PGresult *res = NULL;
   int rc = -1;
   if (access_require(r, ACCESS_WEBHOOKS_MANAGE)) goto done;
-  if (!validate_uuid(id)) { not_found(r); goto done; }
-  if (db_acquire(r->app->db, &tx, &r->problem) || db_begin(&tx, &r->problem) || lock_visible(r, &tx, id, true)) goto done;
+  if (open_visible(r, &tx, id, true)) goto done;
   const char *key[] = {id};
   res = db_exec(&tx, &r->problem, "DELETE FROM webhooks WHERE id = $1", 1, key);
   if (!res || audit_record(r, &tx, "delete", "webhook", id, NULL, NULL) || db_commit(&tx, &r->problem)) goto done;
@@ -268,9 +267,8 @@ int webhooks_rotate_secret(struct g1p_req *r) {
   char secret[SIGN_SECRET_MAX];
   int rc = -1;
   if (access_require(r, ACCESS_WEBHOOKS_MANAGE)) goto done;
-  if (!validate_uuid(id)) { not_found(r); goto done; }
   if (sign_secret_new(secret) != 0) { problem_set(&r->problem, PROBLEM_INTERNAL, "No secret could be made."); goto done; }
-  if (db_acquire(r->app->db, &tx, &r->problem) || db_begin(&tx, &r->problem) || lock_visible(r, &tx, id, true)) goto done;
+  if (open_visible(r, &tx, id, true)) goto done;
   const char *params[] = {id, secret};
   res = db_exec(&tx, &r->problem,
                 "UPDATE webhooks SET previous_secret = secret, previous_secret_until = now() + interval '24 hours', secret = $2"
@@ -294,6 +292,18 @@ done:
 static const char DELIVERY_BY_ID[] =
   "SELECT " DELIVERY_JSON " FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id WHERE d.id = $1";
 
+/* Reads delivery back in tx, records audit_action (unless NULL), commits and
+ * answers 202 with it. */
+static int answer_delivery(struct g1p_req *r, struct db_tx *tx, const char *webhook, const char *delivery, const char *audit_action) {
+  const char *key[] = {delivery};
+  PGresult *doc = db_exec(tx, &r->problem, DELIVERY_BY_ID, 1, key);
+  int rc = -1;
+  if (doc && (!audit_action || audit_record(r, tx, audit_action, "webhook", webhook, NULL, NULL) == 0) && db_commit(tx, &r->problem) == 0)
+    rc = respond_json_text(r, 202, PQgetvalue(doc, 0, 0), (size_t)PQgetlength(doc, 0, 0));
+  PQclear(doc);
+  return rc;
+}
+
 /* Queues a webhook.ping event for this one subscription. */
 int webhooks_ping(struct g1p_req *r) {
   const char *id = r->seg[2];
@@ -301,8 +311,7 @@ int webhooks_ping(struct g1p_req *r) {
   PGresult *res = NULL;
   int rc = -1;
   if (access_require(r, ACCESS_WEBHOOKS_MANAGE)) goto done;
-  if (!validate_uuid(id)) { not_found(r); goto done; }
-  if (db_acquire(r->app->db, &tx, &r->problem) || db_begin(&tx, &r->problem) || lock_visible(r, &tx, id, false)) goto done;
+  if (open_visible(r, &tx, id, false)) goto done;
   const char *params[] = {id};
   res = db_exec(&tx, &r->problem,
                 "WITH e AS (INSERT INTO webhook_events (type, resource, resource_id, version)"
@@ -312,11 +321,7 @@ int webhooks_ping(struct g1p_req *r) {
                 1, params);
   if (!res) goto done;
   if (PQntuples(res) == 0) { problem_set(&r->problem, PROBLEM_CONFLICT, "The subscription is disabled: enable it first."); goto done; }
-  const char *did[] = {PQgetvalue(res, 0, 0)};
-  PGresult *doc = db_exec(&tx, &r->problem, DELIVERY_BY_ID, 1, did);
-  if (!doc || db_commit(&tx, &r->problem)) { PQclear(doc); goto done; }
-  rc = respond_json_text(r, 202, PQgetvalue(doc, 0, 0), (size_t)PQgetlength(doc, 0, 0));
-  PQclear(doc);
+  rc = answer_delivery(r, &tx, id, PQgetvalue(res, 0, 0), NULL);
 done:
   PQclear(res);
   db_end(&tx);
@@ -334,12 +339,11 @@ int webhooks_deliveries(struct g1p_req *r) {
   if (access_require(r, ACCESS_WEBHOOKS_MANAGE) || req_limit(r, &limit) || query_cursor(r, &cursor) ||
       query_enum_param(r, "status", DELIVERY_STATES, &status))
     goto done;
-  if (!validate_uuid(id)) { not_found(r); goto done; }
   const char *after_at = NULL, *after_id = NULL;
   char *sep = cursor ? strchr(cursor, '|') : NULL;
   if (cursor && (!sep || !validate_uuid(sep + 1))) { problem_set(&r->problem, PROBLEM_BAD_REQUEST, "cursor is not a cursor this API gave out."); goto done; }
   if (sep) { *sep = '\0'; after_at = cursor; after_id = sep + 1; }
-  if (db_acquire(r->app->db, &tx, &r->problem) || db_begin(&tx, &r->problem) || lock_visible(r, &tx, id, false)) goto done;
+  if (open_visible(r, &tx, id, false)) goto done;
   char lim[16];
   query_limit_text(limit, lim);
   const char *params[] = {id, status, after_at, after_id, lim};
@@ -364,8 +368,8 @@ int webhooks_retry_delivery(struct g1p_req *r) {
   PGresult *res = NULL;
   int rc = -1;
   if (access_require(r, ACCESS_WEBHOOKS_MANAGE)) goto done;
-  if (!validate_uuid(id) || !validate_uuid(delivery)) { not_found(r); goto done; }
-  if (db_acquire(r->app->db, &tx, &r->problem) || db_begin(&tx, &r->problem) || lock_visible(r, &tx, id, false)) goto done;
+  if (!validate_uuid(delivery)) { not_found(r); goto done; }
+  if (open_visible(r, &tx, id, false)) goto done;
   const char *params[] = {delivery, id};
   res = db_exec(&tx, &r->problem,
                 "WITH u AS (UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = now(), lease_until = NULL"
@@ -373,11 +377,7 @@ int webhooks_retry_delivery(struct g1p_req *r) {
                 2, params);
   if (!res) goto done;
   if (PQntuples(res) == 0) { problem_set(&r->problem, PROBLEM_NOT_FOUND, "No delivery with that id belongs to this subscription."); goto done; }
-  const char *did[] = {delivery};
-  PGresult *doc = db_exec(&tx, &r->problem, DELIVERY_BY_ID, 1, did);
-  if (!doc || audit_record(r, &tx, "retry_delivery", "webhook", id, NULL, NULL) || db_commit(&tx, &r->problem)) { PQclear(doc); goto done; }
-  rc = respond_json_text(r, 202, PQgetvalue(doc, 0, 0), (size_t)PQgetlength(doc, 0, 0));
-  PQclear(doc);
+  rc = answer_delivery(r, &tx, id, delivery, "retry_delivery");
 done:
   PQclear(res);
   db_end(&tx);
